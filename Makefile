@@ -1,0 +1,59 @@
+# xcorr: one command per task. `make help` lists the targets.
+# A fresh clone needs exactly one command: every target that runs Python first builds
+# .venv from the pinned requirements.txt when it is missing or out of date.
+
+SHELL        := bash
+.SHELLFLAGS  := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+MAKEFLAGS    += --no-builtin-rules
+
+PY        := .venv/bin/python
+PROFILE   ?= paper
+VENV      := .venv/.installed
+NB_OUT    := results/notebooks
+HTML_OUT  := results/html
+NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
+EXECUTED  := $(patsubst notebooks/%,$(NB_OUT)/%,$(NOTEBOOKS))
+NBVAL     := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+
+# Real data: ../shared/data beside the clone when present, else ./data (override freely).
+SHARED_DATA    := $(abspath $(CURDIR)/../shared/data)
+XCORR_DATA_DIR ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),$(CURDIR)/data)
+export XCORR_DATA_DIR
+
+.PHONY: help venv all quick test lab html clean
+
+help:  ## Show this help
+	@echo "usage: make <target> [PROFILE=paper|smoke|paper-fashion]   (PROFILE=$(PROFILE), XCORR_DATA_DIR=$(XCORR_DATA_DIR))"
+	@grep -E '^[a-zA-Z_.-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-8s %s\n", $$1, $$2}'
+
+$(VENV): requirements.txt pyproject.toml
+	test -x $(PY) || python3 -m venv .venv
+	$(PY) -m pip install -r requirements.txt
+	$(PY) -m pip install --no-deps -e .
+	touch $@
+
+venv: $(VENV)  ## Create .venv from requirements.txt (pinned) + the package, editable
+
+all: $(VENV)  ## Run every notebook of PROFILE (default paper) -> results/, figures/
+	$(PY) -m xcorr_lib.pipeline --profile $(PROFILE)
+
+quick:  ## Same as `make all PROFILE=smoke`: every notebook, small settings, minutes on 2 cores
+	$(MAKE) --no-print-directory all PROFILE=smoke
+
+test: $(VENV)  ## pytest tests/, then run all notebooks (smoke) and replay them with nbval
+	@test -n "$(NOTEBOOKS)" || { echo "no notebooks in notebooks/" >&2; exit 1; }
+	$(PY) -m pytest tests/
+	$(PY) -m xcorr_lib.pipeline --profile smoke --out $(NB_OUT)
+	$(PY) -m pytest $(NBVAL) $(EXECUTED)
+
+lab: $(VENV)  ## Open JupyterLab on the project
+	.venv/bin/jupyter lab
+
+html: $(VENV)  ## Render results/notebooks/*.ipynb to results/html/ (index.html links each)
+	$(PY) -m xcorr_lib.pipeline --html --out $(NB_OUT) --site $(HTML_OUT)
+
+clean:  ## Remove results/ and figures/*.png|pdf (keeps data/ and .venv/)
+	rm -rf results
+	rm -f figures/*.png figures/*.pdf

@@ -1,0 +1,140 @@
+"""Tests for xcorr_lib.experiments: settings, score tables, ours-vs-paper, figures."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from xcorr_lib import experiments as ex
+from xcorr_lib import paper
+from xcorr_lib.models import make_model
+
+NAMES = ["Net1", "Net2", "Net3", "Net4", "Net5"]
+
+
+def brute_forward_original(a: np.ndarray, la: np.ndarray, b: np.ndarray, lb: np.ndarray) -> float:
+    """Oracle: mean_u max_v |rho(u, v)| / (1 + |l(u) - l(v)|), constant units -> 0."""
+    scores = []
+    for i in range(a.shape[1]):
+        best = 0.0
+        for j in range(b.shape[1]):
+            if a[:, i].std() == 0 or b[:, j].std() == 0:
+                continue
+            rho = abs(np.corrcoef(a[:, i], b[:, j])[0, 1])
+            best = max(best, rho / (1 + abs(la[i] - lb[j])))
+        scores.append(best)
+    return float(np.mean(scores))
+
+
+def fake_acts(seed: int = 0, m: int = 12) -> dict:
+    rng = np.random.default_rng(seed)
+    widths = {"Net1": [6], "Net2": [4, 3], "Net3": [3, 4], "Net4": [5, 5], "Net5": [2] * 5, "CNN": [8, 4]}
+    acts = {}
+    for name, w in widths.items():
+        layers = np.repeat(np.arange(len(w)), w)
+        acts[name] = (torch.from_numpy(rng.random((m, sum(w)), dtype=np.float32)), layers)
+    return acts
+
+
+def test_settings_resolution_and_errors() -> None:
+    s = ex.resolve_settings(ex.DEFAULT_SETTINGS)
+    assert [(x.variant, x.direction) for x in s] == [("original", "forward"), ("paper", "both")]
+    assert s[0].probe_kind("fashion-mnist") == "noise" and s[0].probe_kind("mnist") == "test"
+    assert s[1].probe_kind("fashion-mnist") == "test"
+    with pytest.raises(ValueError, match="variant"):
+        ex.resolve_settings({"x": {"variant": "v", "direction": "both", "probe": "test"}})
+    with pytest.raises(ValueError, match="direction"):
+        ex.resolve_settings({"x": {"variant": "paper", "direction": "up", "probe": "test"}})
+    with pytest.raises(ValueError, match="probe"):
+        ex.resolve_settings({"x": {"variant": "paper", "direction": "both", "probe": "cats"}})
+    with pytest.raises(ValueError, match="lacks"):
+        ex.resolve_settings({"x": {"variant": "paper"}})
+    with pytest.raises(ValueError, match="known"):
+        s[0].probe_kind("digits")
+
+
+def test_fcn_pair_table_matches_brute_force() -> None:
+    acts = fake_acts()
+    setting = ex.resolve_settings(ex.DEFAULT_SETTINGS)[0]
+    df = ex.fcn_pair_table(acts, NAMES, setting)
+    assert len(df) == 10
+    assert list(zip(df.net_a, df.net_b))[:4] == [("Net1", "Net2"), ("Net1", "Net3"), ("Net1", "Net4"),
+                                                 ("Net1", "Net5")]
+    for _, r in df.iterrows():
+        (a, la), (b, lb) = acts[r.net_a], acts[r.net_b]
+        assert r.score == pytest.approx(brute_forward_original(a.numpy(), la, b.numpy(), lb), abs=1e-5)
+        assert r.n_units_a == len(la) and r.variant == "original" and r.direction == "forward"
+
+
+def test_cnn_vs_fcn_table() -> None:
+    acts = fake_acts(1)
+    setting = ex.ScoreSetting("s", "original", "forward", "test")
+    df = ex.cnn_vs_fcn_table(acts, NAMES, setting)
+    assert df["net"].tolist() == NAMES and (df["n_units_b"] == 12).all()
+    a, la = acts["Net3"]
+    b, lb = acts["CNN"]
+    assert df.set_index("net").loc["Net3", "score"] == pytest.approx(
+        brute_forward_original(a.numpy(), la, b.numpy(), lb), abs=1e-5)
+    sym = ex.cnn_vs_fcn_table(acts, NAMES, ex.ScoreSetting("p", "paper", "both", "test"))
+    assert ((sym["score"] >= 0) & (sym["score"] <= 1)).all()
+
+
+def test_compare_and_agreement() -> None:
+    ref = paper.table2()
+    ours = ref[ref.dataset == "mnist"].drop(columns="paper_score").assign(
+        score=lambda d: ref[ref.dataset == "mnist"]["paper_score"] + 0.01, setting="s")
+    cmp = ex.compare_table2(ours)
+    assert np.allclose(cmp["diff"], 0.01)
+    summ = ex.agreement(cmp)
+    assert summ.loc[0, "n_cells"] == 10 and summ.loc[0, "rank_corr"] == pytest.approx(1.0)
+    text = ex.describe_agreement(summ)
+    assert "agrees with" in text and "0.010" in text and "higher" in text
+    far = ex.describe_agreement(ex.agreement(cmp.assign(diff=cmp["diff"] - 0.2)))
+    assert "differs from" in far and "lower" in far
+    t3 = ex.compare_table3(pd.DataFrame({"dataset": ["kmnist"], "net": ["Net5"], "score": [0.5]}))
+    assert t3.loc[0, "paper_score"] == 0.549 and t3.loc[0, "diff"] == pytest.approx(-0.049)
+    # datasets the paper does not have stay in the table with NaN paper values
+    other = ex.compare_table3(pd.DataFrame({"dataset": ["digits"], "net": ["Net5"], "score": [0.5]}))
+    assert other["paper_score"].isna().all() and ex.agreement(other).empty
+
+
+def test_table1_and_accuracy() -> None:
+    t1 = ex.table1()
+    assert t1.loc["Net4", "hidden (paper)"] == "[196, 392]"
+    assert t1.loc["Net4", "hidden (original)"] == "[50, 50]"
+    X = np.random.default_rng(0).random((20, 28, 28), dtype=np.float32)
+    y = np.arange(20) % 10
+    acc = ex.accuracy_rows({"Net1": make_model("Net1", seed=0), "CNN": make_model("CNN", seed=0)}, X, y)
+    assert acc["net"].tolist() == ["Net1", "CNN"] and acc["hidden"].tolist() == ["[100]", "conv"]
+    assert ((acc["test_acc"] >= 0) & (acc["test_acc"] <= 1)).all()
+
+
+def test_figures() -> None:
+    acts = fake_acts()
+    rows = []
+    for ds in ["mnist", "digits"]:
+        for s in ex.resolve_settings(ex.DEFAULT_SETTINGS):
+            rows.append(ex.fcn_pair_table(acts, NAMES, s).assign(dataset=ds, net4="paper"))
+    cmp = ex.compare_table2(pd.concat(rows))
+    fig = ex.plot_table2(cmp, net4="paper")
+    assert len(fig.axes) >= 6  # 3 rows x 2 datasets (+ colorbars)
+    t3 = []
+    for s in ex.resolve_settings(ex.DEFAULT_SETTINGS):
+        t3.append(ex.cnn_vs_fcn_table(acts, NAMES, s).assign(dataset="mnist", net4="paper"))
+    fig3 = ex.plot_table3(ex.compare_table3(pd.concat(t3)), net4="paper")
+    assert len(fig3.axes) == 1
+
+
+def test_unit_activations_counts() -> None:
+    pytest.importorskip("xcorr_lib.capture")
+    models = {"Net2": make_model("Net2", seed=0), "CNN": make_model("CNN", seed=0)}
+    probe = np.random.default_rng(0).random((5, 28, 28), dtype=np.float32)
+    acts = ex.unit_activations(models, probe)
+    assert tuple(acts["Net2"][0].shape) == (5, 100) and tuple(acts["CNN"][0].shape) == (5, 7008)
+    assert np.bincount(acts["CNN"][1]).tolist() == [5408, 1600]

@@ -1,0 +1,345 @@
+"""Tests of the notebook runner (xcorr_lib.pipeline), the HTML site, the nbval sanitize
+file and the Makefile wiring.
+
+Most tests build throwaway notebooks in a temporary folder; three of them start a real
+Jupyter kernel through papermill (a few seconds each).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+import yaml
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from xcorr_lib import pipeline
+from xcorr_lib.pipeline import NotebookFailed, ProfileError
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL_NOTEBOOKS = ROOT / "notebooks"
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def make_notebook(path: Path, params: str | None, *cells: str, title: str = "# A title",
+                  tagged: bool = True) -> Path:
+    """Write a notebook: markdown title, parameters cell (tagged), then code cells."""
+    nb = new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.cells.append(new_markdown_cell(title))
+    if params is not None:
+        cell = new_code_cell(params)
+        if tagged:
+            cell.metadata["tags"] = ["parameters"]
+        nb.cells.append(cell)
+    nb.cells.extend(new_code_cell(src) for src in cells)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(path))
+    return path
+
+
+def make_profile(notebooks_dir: Path, name: str, content: dict) -> Path:
+    path = notebooks_dir / "profiles" / f"{name}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(content))
+    return path
+
+
+OK_BODY = """\
+from pathlib import Path
+import pandas as pd
+from xcorr_lib import provenance
+df = pd.DataFrame({"profile": [profile], "n": [n], "cwd": [str(Path.cwd())]})
+provenance.save_table(df, "t_ok", notebook="01_ok", profile=profile, params={"n": n}, seed=0)
+print("n =", n)
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """notebooks/ with 01_ok (writes a table), 02_extra (not in the profile), 03_fail."""
+    nbs = tmp_path / "notebooks"
+    make_notebook(nbs / "01_ok.ipynb", 'profile = "smoke"\nn = 1', OK_BODY)
+    make_notebook(nbs / "02_extra.ipynb", 'profile = "smoke"', "print('never runs')")
+    make_notebook(nbs / "03_fail.ipynb", 'profile = "smoke"', "print('before the error')",
+                  "raise RuntimeError('boom from test')", "print('after the error')")
+    make_profile(nbs, "t", {"01_ok": {"n": 5}, "03_fail": None})
+    make_profile(nbs, "other", {"01_ok": {}})
+    return nbs
+
+
+# ----------------------------------------------------------------- the real profiles
+
+@pytest.mark.parametrize("profile", ["smoke", "paper"])
+def test_real_profiles_list_every_notebook(profile: str) -> None:
+    table = pipeline.load_profile(profile, REAL_NOTEBOOKS / "profiles")
+    stems = {p.stem for p in REAL_NOTEBOOKS.glob("*.ipynb")}
+    missing = sorted(stems - set(table))
+    assert not missing, f"{profile}.yaml does not list {missing}"
+
+
+def test_real_profile_keys_have_notebooks() -> None:
+    stems = {p.stem for p in REAL_NOTEBOOKS.glob("*.ipynb")}
+    for profile in pipeline.list_profiles(REAL_NOTEBOOKS / "profiles"):
+        orphans = sorted(set(pipeline.load_profile(profile, REAL_NOTEBOOKS / "profiles")) - stems)
+        assert not orphans, f"{profile}.yaml lists notebooks that do not exist: {orphans}"
+
+
+@pytest.mark.parametrize("path", sorted(REAL_NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.stem)
+def test_real_notebooks_accept_their_profile_parameters(path: Path) -> None:
+    defined = pipeline.notebook_parameters(path)
+    nb = nbformat.read(str(path), as_version=4)
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), \
+        f"{path.name} is committed with outputs; clear them"
+    for profile in pipeline.list_profiles(REAL_NOTEBOOKS / "profiles"):
+        params = pipeline.load_profile(profile, REAL_NOTEBOOKS / "profiles").get(path.stem, {})
+        unknown = sorted(set(params) - set(defined))
+        assert not unknown, f"{profile}.yaml sets {unknown} not in {path.name}'s parameters cell"
+
+
+# ------------------------------------------------------------- configuration errors
+
+def test_unknown_profile_lists_available(project: Path) -> None:
+    with pytest.raises(ProfileError, match=r"unknown profile 'nope'.*other, t"):
+        pipeline.plan("nope", notebooks_dir=project)
+
+
+def test_plan_skips_unlisted_and_adds_profile(project: Path) -> None:
+    runs, skipped = pipeline.plan("t", notebooks_dir=project)
+    assert [(name, path.name, params) for name, path, params in runs] == [
+        ("01_ok", "01_ok.ipynb", {"n": 5, "profile": "t"}),
+        ("03_fail", "03_fail.ipynb", {"profile": "t"})]
+    assert skipped == [("02_extra", "not listed in profile 't'")]
+
+
+def test_override_unknown_to_a_notebook_is_an_error(project: Path) -> None:
+    # 03_fail has no parameter n: an override that a notebook does not define is a typo
+    with pytest.raises(ProfileError, match=r"03_fail: parameters \['n'\]"):
+        pipeline.plan("t", notebooks_dir=project, params_override={"n": 9})
+    runs, _ = pipeline.plan("t", notebooks_dir=project, only=["01_ok"], params_override={"n": 9})
+    assert runs[0][2] == {"n": 9, "profile": "t"}
+
+
+def test_profile_parameter_typo_is_an_error(project: Path) -> None:
+    make_profile(project, "typo", {"01_ok": {"nn": 3}})
+    with pytest.raises(ProfileError, match=r"01_ok: parameters \['nn'\]"):
+        pipeline.plan("typo", notebooks_dir=project)
+
+
+def test_profile_key_without_notebook(project: Path, capsys: pytest.CaptureFixture) -> None:
+    make_profile(project, "orphan", {"01_ok": {}, "09_gone": {}})
+    with pytest.raises(ProfileError, match="09_gone"):
+        pipeline.plan("orphan", notebooks_dir=project)
+    runs, _ = pipeline.plan("orphan", notebooks_dir=project, only=["01_ok"])
+    assert [r[0] for r in runs] == ["01_ok"]
+    assert "warning" in capsys.readouterr().out
+
+
+def test_only_must_name_listed_notebooks(project: Path) -> None:
+    with pytest.raises(ProfileError, match="does not list '02_extra'"):
+        pipeline.plan("t", notebooks_dir=project, only=["02_extra"])
+    with pytest.raises(ProfileError, match="no notebook '07_x'"):
+        pipeline.plan("t", notebooks_dir=project, only=["07_x"])
+
+
+def test_profile_may_not_set_profile(project: Path) -> None:
+    make_profile(project, "bad", {"01_ok": {"profile": "paper"}})
+    with pytest.raises(ProfileError, match="sets 'profile'"):
+        pipeline.load_profile("bad", project / "profiles")
+    make_profile(project, "bad2", {"01_ok": [1, 2]})
+    with pytest.raises(ProfileError, match="must be a mapping"):
+        pipeline.load_profile("bad2", project / "profiles")
+
+
+def test_missing_parameters_tag_is_an_error(project: Path) -> None:
+    make_notebook(project / "04_untagged.ipynb", 'profile = "smoke"', "1", tagged=False)
+    make_profile(project, "u", {"04_untagged": {}})
+    with pytest.raises(ProfileError, match="no cell tagged 'parameters'"):
+        pipeline.plan("u", notebooks_dir=project)
+    # a configuration error stops everything before any kernel starts
+    with pytest.raises(ProfileError):
+        pipeline.run_notebooks("u", notebooks_dir=project, out_dir=project / "out")
+    assert not (project / "out").exists()
+
+
+def test_parameters_cell_must_set_profile(project: Path) -> None:
+    make_notebook(project / "05_noprofile.ipynb", "n = 1", "1")
+    make_profile(project, "p", {"05_noprofile": {}})
+    with pytest.raises(ProfileError, match="must set `profile`"):
+        pipeline.plan("p", notebooks_dir=project)
+
+
+def test_cli_exit_codes_and_list(project: Path, capsys: pytest.CaptureFixture) -> None:
+    assert pipeline.main(["--profile", "nope", "--notebooks", str(project)]) == 2
+    assert "available profiles: other, t" in capsys.readouterr().err
+    assert pipeline.main(["--list", "--profile", "t", "--notebooks", str(project)]) == 0
+    out = capsys.readouterr().out
+    assert "profiles: other, t" in out
+    assert 'run  01_ok: {"n": 5, "profile": "t"}' in out
+    assert "skip 02_extra: not listed in profile 't'" in out
+    with pytest.raises(SystemExit):
+        pipeline.main(["--notebooks", str(project)])  # no --profile
+    with pytest.raises(SystemExit):
+        pipeline.main(["--profile", "t", "--param", "novalue"])
+
+
+# ------------------------------------------------------------- real kernel runs (3)
+
+def test_run_failing_notebook_stops_and_keeps_partial(project: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "executed"
+    with pytest.raises(NotebookFailed, match="03_fail.*RuntimeError: boom from test") as info:
+        pipeline.run_notebooks("t", notebooks_dir=project, out_dir=out, progress=False)
+    captured = capsys.readouterr()
+    assert "skip 02_extra: not listed in profile 't'" in captured.out
+    assert "boom from test" in captured.err and "partial executed notebook kept" in captured.err
+    # the good notebook ran first, with the profile's parameters, in notebooks/
+    ran = nbformat.read(str(out / "01_ok.ipynb"), as_version=4)
+    assert ran.metadata.papermill.parameters == {"n": 5, "profile": "t"}
+    table = pd.read_csv(Path(__import__("os").environ["XCORR_RESULTS_DIR"]) / "tables" / "t_ok.csv")
+    assert table.to_dict("records")[0]["n"] == 5 and table.iloc[0]["profile"] == "t"
+    assert Path(table.iloc[0]["cwd"]).resolve() == project.resolve()
+    manifest = pd.read_csv(Path(__import__("os").environ["XCORR_RESULTS_DIR"]) / "manifest.csv")
+    assert set(manifest["kind"]) == {"table", "notebook"}
+    assert list(manifest.loc[manifest["kind"] == "notebook", "notebook"]) == ["01_ok"]
+    # the failing one is kept, with the output before the error and the error itself
+    assert info.value.output == out / "03_fail.ipynb"
+    partial = nbformat.read(str(info.value.output), as_version=4)
+    texts = [o.get("text", "") + o.get("evalue", "") for c in partial.cells
+             if c.cell_type == "code" for o in c.outputs]
+    assert any("before the error" in t for t in texts)
+    assert any("boom from test" in t for t in texts)
+    assert not any("after the error" in t for t in texts)
+    assert not (out / "02_extra.ipynb").exists()
+
+
+def test_cli_runs_only_with_override(project: Path, tmp_path: Path,
+                                     capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "executed"
+    code = pipeline.main(["--profile", "t", "--only", "01_ok", "--param", "n=7",
+                          "--notebooks", str(project), "--out", str(out), "--no-progress"])
+    assert code == 0, capsys.readouterr()
+    assert "executed 1 notebook(s)" in capsys.readouterr().out
+    ran = nbformat.read(str(out / "01_ok.ipynb"), as_version=4)
+    printed = "".join(o.get("text", "") for c in ran.cells if c.cell_type == "code"
+                      for o in c.outputs)
+    assert "n = 7" in printed
+    assert [p.name for p in out.iterdir()] == ["01_ok.ipynb"]
+
+
+def test_cli_failing_notebook_exit_status(project: Path, tmp_path: Path) -> None:
+    code = pipeline.main(["--profile", "t", "--only", "03_fail", "--notebooks", str(project),
+                          "--out", str(tmp_path / "x"), "--no-progress"])
+    assert code == 1
+    assert (tmp_path / "x" / "03_fail.ipynb").is_file()
+
+
+# ------------------------------------------------------------------------ HTML site
+
+def executed_notebook(path: Path, title: str, profile: str = "smoke") -> Path:
+    """A notebook that looks executed by papermill (outputs and papermill metadata)."""
+    make_notebook(path, f'profile = "{profile}"', "print(1 + 1)", title=title)
+    nb = nbformat.read(str(path), as_version=4)
+    nb.cells[-1].outputs = [new_output("stream", name="stdout", text="2\n")]
+    nb.metadata["papermill"] = {"parameters": {"profile": profile, "n": 3}, "exception": None}
+    nbformat.write(nb, str(path))
+    return path
+
+
+def test_notebook_title() -> None:
+    nb = new_notebook(cells=[new_markdown_cell("Some text\n\n## The **real** title ##\n# later")])
+    assert pipeline.notebook_title(nb, "x") == "The real title"
+    assert pipeline.notebook_title(new_notebook(cells=[new_markdown_cell("no heading")]), "x") == "x"
+
+
+def test_build_site(tmp_path: Path) -> None:
+    executed_notebook(tmp_path / "nb" / "00_a.ipynb", "# Quick <start>")
+    executed_notebook(tmp_path / "nb" / "01_b.ipynb", "# Second one", profile="paper")
+    index = pipeline.build_site(tmp_path / "nb", tmp_path / "html")
+    text = index.read_text()
+    assert re.findall(r'href="([^"]+)"', text) == ["00_a.html", "01_b.html"]
+    assert "Quick &lt;start&gt;" in text and "<b>paper</b>" in text
+    page = (tmp_path / "html" / "00_a.html").read_text()
+    assert "<title>Quick &lt;start&gt;</title>" in page or "Quick" in page
+    assert "print" in page and ">2" in page
+    with pytest.raises(FileNotFoundError, match="make quick"):
+        pipeline.build_site(tmp_path / "empty", tmp_path / "html2")
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed "
+                    "(Debian: apt-get install chromium)")
+def test_site_screenshot_in_headless_chromium(tmp_path: Path) -> None:
+    from PIL import Image
+
+    executed_notebook(tmp_path / "nb" / "00_a.ipynb", "# Quickstart")
+    index = pipeline.build_site(tmp_path / "nb", tmp_path / "html")
+    for page in (index, tmp_path / "html" / "00_a.html"):
+        shot = tmp_path / f"{page.stem}.png"
+        subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                        "--no-first-run", "--disable-background-networking",
+                        "--disable-component-update", "--disable-sync",
+                        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+                        "--window-size=1000,700", f"--screenshot={shot}", page.as_uri()],
+                       check=True, capture_output=True, timeout=120)
+        with Image.open(shot) as img:
+            assert img.size == (1000, 700)
+            gray = img.convert("L")
+            # the page drew something: dark text pixels on a light background
+            assert gray.getextrema()[0] < 100 and gray.getextrema()[1] > 200
+
+
+# -------------------------------------------------------------- nbval sanitize file
+
+def test_nbval_sanitize_file() -> None:
+    from nbval.plugin import get_sanitize_patterns
+
+    patterns = get_sanitize_patterns((ROOT / "tests" / "nbval_sanitize.cfg").read_text())
+    assert len(patterns) >= 6
+
+    def clean(s: str) -> str:
+        for regex, repl in patterns:
+            s = re.sub(regex, repl, s)
+        return s
+
+    assert clean("<Net object at 0x7f3a2c1b5e50>") == "<Net object at 0xADDRESS>"
+    assert clean("train:  45%|####5     | 9/20 [00:01<00:02,  5.00it/s]") == "<progress bar>"
+    assert clean("100%|██████████| 20/20 [00:03<00:00,  6.1it/s]\nscore 0.5") == \
+        "<progress bar>\nscore 0.5"
+    assert clean("0it [00:00, ?it/s]") == "<progress bar>"
+    assert clean("trained in 12.5 s, 30 ms per batch") == "trained in <time>, <time> per batch"
+    assert clean("Wall time: 1.2 s") == "Wall time: <time>"
+    assert clean("saved /tmp/pytest-of-root/pytest-3/x0/a.csv ok") == "saved <tmp path> ok"
+    # numbers and words that only look like units stay
+    assert clean("score = 0.8123 over 4 seeds, 3 layers") == "score = 0.8123 over 4 seeds, 3 layers"
+
+
+# ----------------------------------------------------------------------- Makefile
+
+MAKE = shutil.which("make")
+
+
+@pytest.mark.skipif(MAKE is None, reason="GNU make not installed")
+def test_makefile_quick_equals_all_smoke() -> None:
+    def dry(*args: str) -> list[str]:
+        run = subprocess.run([MAKE, "-n", "--no-print-directory", "-o", ".venv/.installed", *args],
+                             cwd=ROOT, capture_output=True, text=True, check=True)
+        return [line for line in run.stdout.splitlines() if "pipeline" in line]
+
+    quick = dry("quick")
+    assert quick == dry("all", "PROFILE=smoke")
+    assert quick and "--profile smoke" in quick[0]
+    assert "--profile paper " in dry("all")[0] + " "
+    help_text = subprocess.run([MAKE, "--no-print-directory", "help"], cwd=ROOT, check=True,
+                               capture_output=True, text=True).stdout
+    for target in ("all", "quick", "test", "lab", "html", "clean"):
+        assert re.search(rf"^\s*{target}\s", help_text, re.MULTILINE), help_text

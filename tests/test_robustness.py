@@ -1,0 +1,157 @@
+"""Tests for xcorr_lib.robustness: Table 4 vs the paper, the score/degradation relation,
+and the figures. Oracles: the paper's own cells and a brute-force permutation count."""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from scipy import stats
+from torch import nn
+
+from xcorr_lib import paper
+from xcorr_lib.robustness import (CLASS_NAMES, compare_with_paper, evaluate_attack, format_cell,
+                                  join_scores, paper_column_markdown, plot_attack_examples,
+                                  plot_relation, relation_stats, relative_degradation)
+
+
+def paper_as_ours(dataset: str) -> pd.DataFrame:
+    """The paper's Table 4 column of ``dataset`` expressed as our fractions."""
+    p = paper.table4()
+    p = p[p.dataset == dataset]
+    return pd.DataFrame({"dataset": p.dataset, "net": p.net, "acc_clean": p.paper_acc_clean / 100,
+                         "acc_attacked": p.paper_acc_attacked / 100,
+                         "rel_degradation": p.paper_rel_degradation / 100})
+
+
+def test_compare_with_paper_roundtrips_the_paper_cells():
+    cmp = compare_with_paper(paper_as_ours("fashion-mnist"))
+    assert len(cmp) == 6
+    assert (cmp["ours"] == cmp["paper"]).all()
+    assert cmp["delta_rel_degradation"].abs().max() < 1e-9
+    assert cmp.loc[cmp.net == "Net1", "paper"].item() == "86.8 -> 59.5 (31.5%)"
+
+
+def test_paper_degradation_is_relative_to_clean_accuracy():
+    """The paper's percentages follow (clean - attacked) / clean within rounding."""
+    p = paper.table4()
+    ours = [100 * relative_degradation(c, a) for c, a in zip(p.paper_acc_clean, p.paper_acc_attacked)]
+    assert np.abs(np.array(ours) - p.paper_rel_degradation).max() < 0.15
+    assert format_cell(96.2, 73.7, 23.4) == "96.2 -> 73.7 (23.4%)"
+
+
+def test_compare_with_paper_unknown_dataset_and_markdown():
+    ours = pd.DataFrame({"dataset": ["digits"], "net": ["Net1"], "acc_clean": [0.9],
+                         "acc_attacked": [0.45], "rel_degradation": [0.5]})
+    cmp = compare_with_paper(ours)
+    assert cmp["paper"].item() == "-" and cmp["ours"].item() == "90.0 -> 45.0 (50.0%)"
+    md = paper_column_markdown(compare_with_paper(paper_as_ours("mnist")), "mnist")
+    assert md.count("\n") == 7 and "| CNN | 98.9 -> 70.8 (28.4%) | 98.9 -> 70.8 (28.4%) |" in md
+    with pytest.raises(ValueError, match="no rows"):
+        paper_column_markdown(cmp, "mnist")
+    with pytest.raises(ValueError, match="lacks"):
+        compare_with_paper(ours.drop(columns="acc_attacked"))
+
+
+def brute_force_p(x: np.ndarray, y: np.ndarray, stat) -> float:
+    """Two-sided exact permutation p-value by enumerating all n! pairings."""
+    obs = abs(stat(x, y))
+    null = [abs(stat(x, np.array(p))) for p in itertools.permutations(y)]
+    return float(np.mean([v >= obs - 1e-12 for v in null]))
+
+
+def test_relation_stats_against_brute_force():
+    rng = np.random.default_rng(1)
+    rows = []
+    for dataset, sign in (("a", -1.0), ("b", 1.0)):
+        score = rng.random(5)
+        deg = sign * score + 0.3 * rng.random(5)
+        rows += [{"dataset": dataset, "net": f"Net{i + 1}", "score": s, "rel_degradation": d}
+                 for i, (s, d) in enumerate(zip(score, deg))]
+    df = pd.DataFrame(rows)
+    res = relation_stats(df)
+    assert list(res.dataset) == ["a", "b"] and (res.n == 5).all()
+    for _, r in res.iterrows():
+        g = df[df.dataset == r.dataset]
+        x, y = g.score.to_numpy(), g.rel_degradation.to_numpy()
+        assert r.spearman == pytest.approx(stats.spearmanr(x, y).statistic)
+        assert r.kendall == pytest.approx(stats.kendalltau(x, y).statistic)
+        assert r.spearman_p == pytest.approx(
+            brute_force_p(x, y, lambda a, b: stats.spearmanr(a, b).statistic), abs=1e-9)
+
+
+def test_relation_stats_perfect_and_degenerate():
+    df = pd.DataFrame({"dataset": ["d"] * 5, "net": list("abcde"), "score": [1, 2, 3, 4, 5.0],
+                       "rel_degradation": [0.5, 0.4, 0.3, 0.2, 0.1]})
+    r = relation_stats(df).iloc[0]
+    assert r.spearman == pytest.approx(-1) and r.kendall == pytest.approx(-1)
+    assert r.spearman_p == pytest.approx(2 / 120) and r.kendall_p == pytest.approx(2 / 120)
+    flat = df.assign(rel_degradation=0.3)
+    assert np.isnan(relation_stats(flat).iloc[0].spearman)
+    assert np.isnan(relation_stats(df.iloc[:2]).iloc[0].kendall)
+
+
+def test_join_scores_keeps_common_rows():
+    deg = paper_as_ours("mnist")
+    scores = paper.table3().rename(columns={"paper_score": "score"})
+    joined = join_scores(deg, scores)
+    assert list(joined.net) == ["Net1", "Net2", "Net3", "Net4", "Net5"]  # no score for the CNN
+    assert joined.loc[joined.net == "Net5", "score"].item() == 0.562
+    with pytest.raises(ValueError, match="lacks"):
+        join_scores(deg, scores.drop(columns="score"))
+
+
+def test_paper_own_numbers_relation():
+    """The paper's Tables 3 and 4 themselves: the rank correlation per dataset is defined."""
+    deg = paper.table4().rename(columns={"paper_rel_degradation": "rel_degradation"})
+    scores = paper.table3().rename(columns={"paper_score": "score"})
+    res = relation_stats(join_scores(deg, scores))
+    assert len(res) == 4 and res.spearman.between(-1, 1).all()
+
+
+def test_evaluate_attack_zero_clean_accuracy_warns():
+    class Constant(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = nn.Parameter(torch.zeros(1))
+
+        def forward(self, x):
+            out = torch.zeros(len(x), 3) + self.w
+            out[:, 2] = 1.0
+            return out
+
+    X = np.zeros((6, 2, 2), np.float32)
+    y = np.array([0, 1, 0, 1, 0, 1])
+    with pytest.warns(UserWarning, match="undefined"):
+        table = evaluate_attack({"c": Constant()}, X, X, y)
+    assert table.acc_clean.item() == 0 and np.isnan(table.rel_degradation.item())
+    with pytest.raises(ValueError, match="empty"):
+        evaluate_attack({}, X, X, y)
+
+
+def test_figures():
+    rng = np.random.default_rng(0)
+    X = rng.random((5, 28, 28), dtype=np.float32)
+    y = np.array([0, 1, 2, 3, 4])
+    fig = plot_attack_examples(X, X[::-1].copy(), y, y, np.array([0, 1, 9, 9, 4]),
+                               class_names=CLASS_NAMES["fashion-mnist"], n=4)
+    axes = np.array(fig.axes).reshape(2, 4)
+    assert [a.get_title() for a in axes[1]] == ["T-shirt/top", "Trouser", "Ankle boot", "Ankle boot"]
+    assert axes[1, 2].title.get_color() == "red" and axes[1, 0].title.get_color() == "black"
+    with pytest.raises(ValueError, match="same length"):
+        plot_attack_examples(X, X, y[:3], y, y)
+    df = paper_as_ours("mnist").merge(paper.table3().rename(columns={"paper_score": "score"}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig2 = plot_relation(df)
+    assert len(fig2.axes[0].collections) == 1 and len(fig2.axes[0].texts) == 5
+    import matplotlib.pyplot as plt
+    plt.close("all")

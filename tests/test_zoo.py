@@ -1,0 +1,199 @@
+"""Tests for xcorr_lib.zoo: registry, stages, weights handling (all with weights=None)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import urllib.error
+import urllib.request
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+from xcorr_lib import zoo
+
+# Hand-written expectations (torchvision architectures at 224 px) to check stage_units.
+EXPECTED_PAPER_STAGE = {
+    "resnet18": (512, 7, 7), "resnet34": (512, 7, 7), "resnet50": (2048, 7, 7),
+    "resnet101": (2048, 7, 7), "resnet152": (2048, 7, 7),
+    "densenet121": (512, 7, 7), "densenet161": (1056, 7, 7), "densenet169": (640, 7, 7),
+    "densenet201": (896, 7, 7),
+    "efficientnet_b0": (40, 28, 28), "efficientnet_b1": (40, 28, 28),
+    "efficientnet_b2": (48, 28, 28), "efficientnet_b3": (48, 28, 28),
+    "efficientnet_b4": (56, 28, 28),
+}
+
+
+def test_registry_lists_the_papers_models() -> None:
+    assert set(zoo.MODELS) == set(EXPECTED_PAPER_STAGE)
+    assert zoo.family_models("resnet") == ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
+    assert len(zoo.family_models("densenet")) == 4
+    assert len(zoo.family_models("efficientnet")) == 5
+    assert {m.paper_stage for m in zoo.MODELS.values() if m.family == "densenet"} == {"features.transition3"}
+    assert set(zoo.EFFICIENTNET_THIRD_STAGE_READINGS) == {"features.2", "features.3"}
+
+
+@pytest.mark.parametrize("name", list(zoo.MODELS))
+def test_every_stage_exists_in_the_built_model(name: str) -> None:
+    model = zoo.load_model(name, weights=None)
+    names = {n for n, _ in model.named_modules()}
+    entry = zoo.MODELS[name]
+    assert entry.paper_stage in entry.stages
+    missing = [s for s in entry.stages if s not in names]
+    assert not missing, f"{name}: stages {missing} are not modules of the torchvision model"
+    assert not model.training
+    assert model.xcorr_weights == "random-init(seed=0)"
+    assert zoo.stage_units(name, entry.paper_stage) == EXPECTED_PAPER_STAGE[name]
+
+
+@pytest.mark.parametrize("name", ["resnet18", "densenet121", "efficientnet_b0"])
+def test_stage_units_matches_a_real_forward(name: str) -> None:
+    model = zoo.load_model(name, weights=None)
+    modules = dict(model.named_modules())
+    seen: dict[str, tuple[int, ...]] = {}
+    for stage in zoo.MODELS[name].stages:
+        modules[stage].register_forward_hook(
+            lambda _m, _i, out, s=stage: seen.__setitem__(s, tuple(out.shape[1:])))
+    with torch.no_grad():
+        model(torch.rand(2, 3, 64, 64))
+    for stage in zoo.MODELS[name].stages:
+        assert zoo.stage_units(name, stage, input_size=64) == seen[stage]
+
+
+def test_channel_zero_of_resnet_layer4_gives_the_originals_49_units() -> None:
+    from xcorr_lib.capture import capture_activations
+
+    model = zoo.load_model("resnet18", weights=None)
+    acts, layers = capture_activations(model, torch.rand(3, 3, 224, 224), {"layer4": 0}, channels=[0])
+    assert tuple(acts.shape) == (3, 49)
+    assert set(layers.tolist()) == {0}
+    c, h, w = zoo.stage_units("resnet18", "layer4")
+    assert h * w == 49 and c == 512
+
+
+def test_unknown_names_list_the_valid_ones() -> None:
+    with pytest.raises(ValueError, match="resnet18.*efficientnet_b4"):
+        zoo.load_model("resnet19", weights=None)
+    with pytest.raises(ValueError, match="layer4"):
+        zoo.stage_units("resnet18", "layer5")
+    with pytest.raises(ValueError, match="features.transition3"):
+        zoo.check_stage("densenet121", "transition3")
+    with pytest.raises(ValueError, match="IMAGENET1K_V1"):
+        zoo.resolve_weights("resnet18", "IMAGENET1K_V2")  # resnet18 has only V1
+    with pytest.raises(ValueError, match="resnet, densenet, efficientnet"):
+        zoo.family_models("vgg")
+
+
+def test_weight_names_resolve() -> None:
+    assert zoo.resolve_weights("resnet50", "default").name == "IMAGENET1K_V1"
+    assert zoo.resolve_weights("resnet50", "DEFAULT").name == "IMAGENET1K_V1"
+    assert zoo.resolve_weights("resnet50", "IMAGENET1K_V2").name == "IMAGENET1K_V2"
+    assert zoo.resolve_weights("resnet50", "ResNet50_Weights.IMAGENET1K_V2").name == "IMAGENET1K_V2"
+    assert zoo.resolve_weights("resnet50", None) is None
+    assert zoo.weights_label("resnet50", None, seed=4) == "random-init(seed=4)"
+    assert zoo.available_weights("efficientnet_b1") == ["IMAGENET1K_V1", "IMAGENET1K_V2"]
+
+
+def test_random_init_is_seeded_and_leaves_the_global_rng_alone() -> None:
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    a = zoo.load_model("resnet18", weights=None, seed=1)
+    assert torch.equal(torch.rand(1), before)
+    b = zoo.load_model("resnet18", weights=None, seed=1)
+    c = zoo.load_model("resnet18", weights=None, seed=2)
+    assert torch.equal(a.conv1.weight, b.conv1.weight)
+    assert not torch.equal(a.conv1.weight, c.conv1.weight)
+
+
+def _offline(*_args: object, **_kwargs: object) -> None:
+    raise urllib.error.URLError("no internet (test)")
+
+
+def test_offline_without_cache_names_file_url_and_folder(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(urllib.request, "urlopen", _offline)
+    with pytest.raises(zoo.WeightsUnavailableError) as info:
+        zoo.load_model("resnet18")
+    msg = str(info.value)
+    folder = tmp_path / "hub" / "checkpoints"
+    assert "resnet18-f37072fd.pth" in msg
+    assert "https://download.pytorch.org/models/resnet18-f37072fd.pth" in msg
+    assert str(folder) in msg
+    assert "no internet (test)" in msg
+    assert not any(folder.glob("*")), "a failed download must not leave files behind"
+    with pytest.raises(zoo.WeightsUnavailableError, match="download=False"):
+        zoo.load_model("densenet121", download=False)
+
+
+def test_cached_weights_are_loaded_without_network(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(urllib.request, "urlopen", _offline)
+    source = zoo.load_model("resnet18", weights=None, seed=7)
+    folder = tmp_path / "hub" / "checkpoints"
+    folder.mkdir(parents=True)
+    torch.save(source.state_dict(), folder / "resnet18-f37072fd.pth")
+    model = zoo.load_model("resnet18")
+    assert model.xcorr_weights == "IMAGENET1K_V1"
+    assert torch.equal(model.fc.weight, source.fc.weight)
+
+
+class _FakeResponse(io.BytesIO):
+    def __enter__(self) -> "_FakeResponse":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def test_fetch_checks_the_hash_prefix(tmp_path, monkeypatch) -> None:
+    payload = b"not really a checkpoint"
+    digest = hashlib.sha256(payload).hexdigest()
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: _FakeResponse(payload))
+    good = tmp_path / f"net-{digest[:8]}.pth"
+    zoo._fetch("https://example.invalid/x.pth", good, timeout=1)
+    assert good.read_bytes() == payload
+    bad = tmp_path / "net-00000000.pth"
+    with pytest.raises(OSError, match="hash"):
+        zoo._fetch("https://example.invalid/x.pth", bad, timeout=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [good.name]
+
+
+class _Net(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(4, 8)
+        self.act = nn.ReLU()
+        self.block = nn.Sequential(nn.Linear(8, 6), nn.ReLU())
+        self.fc2 = nn.Linear(6, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.block(self.act(self.fc1(x))))
+
+
+@pytest.mark.parametrize("how", ["script", "trace"])
+def test_script_taps_give_the_eager_outputs(how: str, tmp_path) -> None:
+    torch.manual_seed(0)
+    eager = _Net().eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        compiled = torch.jit.script(eager) if how == "script" else torch.jit.trace(eager, torch.rand(2, 4))
+    compiled.save(str(tmp_path / "m.pt"))
+    names = ["act", "block.1", "block", "fc1"]  # two ReLUs share one compiled class
+    wrapped = zoo.tap_script_modules(torch.jit.load(str(tmp_path / "m.pt")), names)
+    got: dict[str, torch.Tensor] = {}
+    for n in names:
+        wrapped.get_submodule(n).register_forward_hook(lambda _m, _i, o, n=n: got.__setitem__(n, o))
+    want: dict[str, torch.Tensor] = {}
+    for n in names:
+        eager.get_submodule(n).register_forward_hook(lambda _m, _i, o, n=n: want.__setitem__(n, o))
+    for batch in (5, 3):  # repeated calls (TorchScript's profiling executor re-optimises)
+        x = torch.rand(batch, 4)
+        with torch.no_grad():
+            assert torch.allclose(wrapped(x), eager(x))
+        for n in names:
+            assert torch.allclose(got[n], want[n]), n
+    with pytest.raises(ValueError, match="fc1, act, block"):
+        zoo.tap_script_modules(torch.jit.load(str(tmp_path / "m.pt")), ["nope"])

@@ -1,0 +1,327 @@
+"""Command line: ``xcorr compare`` (or ``python -m xcorr_lib compare``) and ``xcorr list-models``.
+
+Example::
+
+    xcorr compare resnet18 resnet34 --probe-dir data/imagenet-samples --n 10 --json out.json
+    xcorr compare a.pt b.pt --modules-a fc1:0,fc2:1 --modules-b fc1:0 --dataset digits --n 200
+
+A model is a zoo name (see ``xcorr list-models``) or a file: a TorchScript archive
+(``torch.jit.save``; loaded with ``torch.jit.load``) or a ``torch.save``-d model. Files
+are opened with ``torch.load(weights_only=True)``, which cannot run code; a fully pickled
+``nn.Module`` needs ``weights_only=False``, which CAN run arbitrary code from the file,
+so it is only done with ``--trust-pickle``.
+
+Errors the user can fix (unknown names, unreadable files, probes of the wrong shape,
+missing weights or data) print one line ``xcorr: error: ...`` and exit with status 1;
+``--debug`` shows the traceback instead. Usage errors exit with status 2 (argparse).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import platform
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from xcorr_lib import zoo
+
+__all__ = ["CLIError", "build_parser", "load_model_file", "main", "parse_modules"]
+
+
+class CLIError(Exception):
+    """An error the user can fix; printed as one line, exit status 1."""
+
+
+def parse_modules(spec: str) -> dict[str, int]:
+    """``"layer3:0,layer4:1"`` -> ``{"layer3": 0, "layer4": 1}``; a name without
+    ``:depth`` gets its position in the list."""
+    out: dict[str, int] = {}
+    for pos, item in enumerate(p.strip() for p in spec.split(",")):
+        if not item:
+            raise CLIError(f"empty module name in {spec!r}; expected 'name:depth,name:depth'")
+        name, _, depth = item.rpartition(":") if ":" in item else (item, "", str(pos))
+        try:
+            out[name] = int(depth)
+        except ValueError:
+            raise CLIError(f"depth of module {name!r} in {spec!r} is not an integer: {depth!r}") from None
+    return out
+
+
+def load_model_file(path: str | Path, *, trust_pickle: bool = False) -> tuple[nn.Module, str]:
+    """Load a model file; returns ``(model in eval mode, kind)``, kind ``"torchscript"`` or ``"pickle"``.
+
+    Raises CLIError for missing/unreadable files, state dicts (no architecture) and
+    pickled models without ``trust_pickle``.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise CLIError(f"cannot read model file {str(path)!r}: no such file")
+    try:
+        if zipfile.is_zipfile(p) and any(n.endswith("constants.pkl") or "/code/" in n
+                                         for n in zipfile.ZipFile(p).namelist()):
+            return torch.jit.load(str(p), map_location="cpu").eval(), "torchscript"
+        try:
+            obj, kind = torch.load(p, map_location="cpu", weights_only=True), "pickle"
+        except pickle.UnpicklingError as err:
+            if "Unsupported global" not in str(err):
+                raise
+            if not trust_pickle:
+                raise CLIError(f"{p} holds a pickled Python model; loading it can run arbitrary code "
+                               "from the file. Re-run with --trust-pickle if you trust its source, "
+                               "or save the model with torch.jit.script(model).save(path)") from None
+            obj, kind = torch.load(p, map_location="cpu", weights_only=False), "pickle"
+    except CLIError:
+        raise
+    except Exception as err:  # corrupt file, missing class for a pickle, ...
+        raise CLIError(f"cannot read model file {p}: {_first_line(err)}") from err
+    if not isinstance(obj, nn.Module):
+        what = "a state_dict (weights only, no architecture)" if isinstance(obj, dict) else type(obj).__name__
+        raise CLIError(f"{p} holds {what}, not a model; save the model itself, e.g. "
+                       "torch.jit.script(model).save(path)")
+    return obj.eval(), kind
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def _valid_names(model: nn.Module, limit: int = 40) -> str:
+    names = [n for n, _ in model.named_modules() if n]
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
+
+
+def _input_hint(model: nn.Module) -> str:
+    """What the first weight tensor says about the expected input (best effort)."""
+    for name, param in model.named_parameters():
+        if name.endswith("weight") and param.ndim == 4:
+            return f"its first conv ({name}) expects {param.shape[1]} input channels, i.e. (N, {param.shape[1]}, H, W)"
+        if name.endswith("weight") and param.ndim == 2:
+            return f"its first linear layer ({name}) expects {param.shape[1]} input features, i.e. (N, {param.shape[1]})"
+    return "the expected input shape is unknown"
+
+
+def _load_side(spec: str, weights: str, modules: str | None, *, side: str, args: argparse.Namespace
+               ) -> dict[str, Any]:
+    """Load one model and check its modules; returns a dict describing it."""
+    if spec in zoo.MODELS:
+        w = None if weights.lower() in ("none", "random") else weights
+        try:
+            model = zoo.load_model(spec, w, seed=args.seed, device=args.device)
+        except (ValueError, zoo.WeightsUnavailableError) as err:
+            raise CLIError(str(err)) from err
+        mods = parse_modules(modules) if modules else {zoo.MODELS[spec].paper_stage: 0}
+        info = {"spec": spec, "kind": "zoo", "weights": model.xcorr_weights,
+                "hint": "zoo models expect ImageNet images (N, 3, H, W), e.g. --probe-dir"}
+    elif Path(spec).exists() or any(c in spec for c in "/\\.") :
+        model, kind = load_model_file(spec, trust_pickle=args.trust_pickle)
+        if not modules:
+            raise CLIError(f"model {side} is a file: --modules-{side.lower()} is required "
+                           f"(valid modules: {_valid_names(model)})")
+        mods = parse_modules(modules)
+        info = {"spec": spec, "kind": kind, "weights": "from file", "hint": _input_hint(model)}
+        model = model.to(args.device or "cpu")
+    else:
+        raise CLIError(f"unknown model {spec!r}: not a file and not a zoo model; "
+                       f"zoo models: {', '.join(zoo.MODELS)}")
+    known = {n for n, _ in model.named_modules() if n}
+    missing = [m for m in mods if m not in known]
+    if missing:
+        raise CLIError(f"unknown module(s) {', '.join(map(repr, missing))} in model {side} ({spec}); "
+                       f"valid modules: {_valid_names(model)}")
+    if isinstance(model, torch.jit.ScriptModule):
+        try:
+            model = zoo.tap_script_modules(model, list(mods))
+        except ValueError as err:
+            raise CLIError(f"model {side} ({spec}): {err}") from err
+    return {**info, "model": model, "modules": mods}
+
+
+def _load_probes(args: argparse.Namespace) -> tuple[torch.Tensor, dict[str, Any]]:
+    from xcorr_lib import data
+
+    try:
+        if args.probe_dir:
+            from torchvision.models import ResNet18_Weights
+
+            images, _ = data.load_probe_images(args.probe_dir, n=args.n, seed=args.seed,
+                                               weights=ResNet18_Weights.IMAGENET1K_V1)
+            x, source = images, {"probe_dir": str(args.probe_dir), "transform": "ResNet18 IMAGENET1K_V1"}
+        else:
+            X, _ = data.load_dataset(args.dataset, split=args.split, protocol=args.protocol)
+            if args.n is not None:
+                X, _ = data.subset(X, np.zeros(len(X), dtype=np.int64), args.n, args.seed)
+            x, source = torch.as_tensor(np.asarray(X, dtype=np.float32)), {"dataset": args.dataset, "split": args.split,
+                                                                 "protocol": args.protocol}
+    except (OSError, ValueError) as err:  # DatasetUnavailableError is a FileNotFoundError
+        raise CLIError(_first_line(err) if not str(err) else str(err).splitlines()[0]) from err
+    shape = [int(s) for s in args.input_shape.split(",")] if args.input_shape else (
+        [1, *x.shape[1:]] if x.ndim == 3 else list(x.shape[1:]))
+    try:
+        x = x.reshape(len(x), *shape)
+    except RuntimeError:
+        raise CLIError(f"cannot reshape probes of shape {tuple(x.shape)} to (N, {', '.join(map(str, shape))}) "
+                       "(--input-shape)") from None
+    return x, {**source, "n": len(x), "seed": args.seed, "shape": list(x.shape)}
+
+
+def _capture(side: dict[str, Any], x: torch.Tensor, args: argparse.Namespace, label: str
+             ) -> tuple[torch.Tensor, np.ndarray]:
+    from xcorr_lib.capture import capture_activations
+
+    try:
+        return capture_activations(side["model"], x, side["modules"], batch_size=args.batch_size,
+                                   channels=args.channels, spatial=args.spatial, device=args.device,
+                                   progress=not args.quiet)
+    except (RuntimeError, ValueError) as err:
+        raise CLIError(f"model {label} ({side['spec']}) rejected the probes of shape {tuple(x.shape)}: "
+                       f"{_first_line(err)}; {side['hint']}") from err
+
+
+def compare(args: argparse.Namespace) -> dict[str, Any]:
+    """Run ``xcorr compare``; returns the JSON-ready record (also printed)."""
+    from xcorr_lib.correlation import neuron_correlation
+
+    a = _load_side(args.model_a, args.weights_a, args.modules_a, side="A", args=args)
+    b = _load_side(args.model_b, args.weights_b, args.modules_b, side="B", args=args)
+    x, probes = _load_probes(args)
+    acts_a, layers_a = _capture(a, x, args, "A")
+    acts_b, layers_b = _capture(b, x, args, "B")
+    try:
+        res = neuron_correlation(acts_a, layers_a, acts_b, layers_b, variant=args.variant,
+                                 direction=args.direction, constant=args.constant,
+                                 block_size=args.block_size, device=args.device)
+    except ValueError as err:
+        raise CLIError(str(err)) from err
+    names = {"a->b": (a["modules"], b["modules"]), "b->a": (b["modules"], a["modules"])}
+    table = res.layer_breakdown.copy()
+
+    def depth_names(mods: dict[str, int], depth: Any) -> str:
+        return "-" if pd.isna(depth) else "+".join(n for n, d in mods.items() if d == int(depth))
+
+    table.insert(2, "modules_u", [depth_names(names[s][0], d) for s, d in zip(table.side, table.layer_u)])
+    table.insert(4, "modules_match", [depth_names(names[s][1], d) for s, d in zip(table.side, table.layer_match)])
+    record = {
+        "score": res.score, "variant": args.variant, "direction": args.direction,
+        "constant": args.constant, "n_probes": res.n_probes, "probes": probes,
+        "channels": args.channels, "spatial": args.spatial, "block_size": args.block_size,
+        "seed": args.seed,
+        "model_a": {k: a[k] for k in ("spec", "kind", "weights", "modules")}
+        | {"n_units": int(acts_a.shape[1]), "n_constant": res.n_constant_a},
+        "model_b": {k: b[k] for k in ("spec", "kind", "weights", "modules")}
+        | {"n_units": int(acts_b.shape[1]), "n_constant": res.n_constant_b},
+        "breakdown": json.loads(table.to_json(orient="records")),
+        "versions": _versions(), "argv": sys.argv[1:],
+    }
+    for side in ("model_a", "model_b"):
+        if str(record[side]["weights"]).startswith("random-init"):
+            print(f"note: {record[side]['spec']} has random weights ({record[side]['weights']}): "
+                  "the score checks the plumbing only and means nothing about trained models")
+    print(f"score {res.score:.4f}  (variant {args.variant}, direction {args.direction}, "
+          f"constant units {args.constant}, {res.n_probes} probes)")
+    for label, side in (("A", "model_a"), ("B", "model_b")):
+        r = record[side]
+        mods = ",".join(f"{n}:{d}" for n, d in r["modules"].items())
+        print(f"model {label}: {r['spec']} [{r['weights']}] modules {mods}: "
+              f"{r['n_units']} units, {r['n_constant']} constant")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    if args.json:
+        Path(args.json).write_text(json.dumps(record, indent=2, default=str) + "\n")
+        print(f"wrote {args.json}")
+    return record
+
+
+def _versions() -> dict[str, str]:
+    import torchvision
+
+    from xcorr_lib import __version__
+
+    return {"xcorr_lib": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
+            "numpy": np.__version__, "python": platform.python_version()}
+
+
+def list_models() -> str:
+    """Text of ``xcorr list-models``: every zoo model, its weights and stages."""
+    lines = []
+    for entry in zoo.MODELS.values():
+        stages = ", ".join(s + ("*" if s == entry.paper_stage else "") for s in entry.stages)
+        lines.append(f"{entry.name:16s} {entry.family:12s} weights: "
+                     f"{'/'.join(zoo.available_weights(entry.name))}\n{'':16s} stages: {stages}")
+    lines.append("* = the paper's stage (default for --modules); 'default' weights = IMAGENET1K_V1")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of the ``xcorr`` command."""
+    parser = argparse.ArgumentParser(prog="xcorr", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list-models", help="list zoo models, their weights and stages")
+    c = sub.add_parser(
+        "compare", help="cross-model neuronal correlation of two models",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Score Corr(A, B) of two models on the same probes.\n\nMODEL is a zoo name "
+        "(xcorr list-models) or a file. Files: TorchScript archives are loaded with "
+        "torch.jit.load; other files with torch.load(weights_only=True), which refuses to run "
+        "code. A fully pickled nn.Module needs weights_only=False, which can execute arbitrary "
+        "code from the file: it is only done with --trust-pickle.")
+    c.add_argument("model_a", metavar="MODEL_A")
+    c.add_argument("model_b", metavar="MODEL_B")
+    for s in ("a", "b"):
+        c.add_argument(f"--weights-{s}", default="default", metavar="W",
+                       help="zoo weights: default (IMAGENET1K_V1), none (seeded random init) or a "
+                            "torchvision weights name such as IMAGENET1K_V2")
+        c.add_argument(f"--modules-{s}", metavar="NAME:DEPTH,...",
+                       help="modules to compare with their depth ids (default for zoo models: the "
+                            "paper's stage at depth 0; required for files)")
+    src = c.add_mutually_exclusive_group(required=True)
+    src.add_argument("--probe-dir", metavar="FOLDER", help="folder of images (ImageNet preprocessing)")
+    src.add_argument("--dataset", help="mnist, fashion-mnist, kmnist, afro-mnist or digits")
+    c.add_argument("--split", default="test", choices=("train", "test"), help="dataset split (default test)")
+    c.add_argument("--protocol", default="official", choices=("official", "original", "test-split"),
+                   help="which images form the split (see xcorr_lib.data.load_dataset)")
+    c.add_argument("--input-shape", metavar="C,H,W",
+                   help="reshape each probe to this (default: dataset images (1, 28, 28))")
+    c.add_argument("--n", type=int, help="number of probes (default: all)")
+    c.add_argument("--seed", type=int, default=0, help="seed of the probe draw and of random inits")
+    c.add_argument("--variant", default="paper", choices=("paper", "original"))
+    c.add_argument("--direction", default="both", choices=("both", "forward"))
+    c.add_argument("--constant", default="zero", choices=("zero", "exclude"))
+    c.add_argument("--channels", type=lambda s: [int(v) for v in s.split(",")], metavar="0,1,...",
+                   help="keep only these channels of conv outputs (the original used 0)")
+    c.add_argument("--spatial", default="flatten", choices=("flatten", "mean"))
+    c.add_argument("--block-size", type=int, help="units per correlation block (memory)")
+    c.add_argument("--batch-size", type=int, default=64, help="probes per forward pass")
+    c.add_argument("--device", help="cpu (default) or cuda")
+    c.add_argument("--trust-pickle", action="store_true",
+                   help="allow torch.load(weights_only=False) for pickled models: runs code from the file")
+    c.add_argument("--json", metavar="PATH", help="write score, parameters, breakdown and versions")
+    c.add_argument("--quiet", action="store_true", help="no progress bars")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``xcorr`` / ``python -m xcorr_lib``; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "list-models":
+            print(list_models())
+        else:
+            compare(args)
+    except (CLIError, zoo.WeightsUnavailableError) as err:
+        if args.debug:
+            raise
+        print(f"xcorr: error: {err}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,388 @@
+"""Model Alignment Search (MAS): a causal similarity between frozen networks.
+
+Each model ``i`` gets one learned orthogonal matrix ``Q_i`` (``n_i x n_i``) acting on the
+flattened output of one chosen module (its "layer", ``n_i`` units). For an ordered pair
+(source ``A``, target ``B``) and a pair of inputs (``x_src``, ``x_base``)::
+
+    z_A = Q_A h_A(x_src)          z_B = Q_B h_B(x_base)        # rotate into aligned space
+    z_B[:d] = z_A[:d]                                          # swap the aligned subspace
+    h_B' = Q_B^T z_B                                           # rotate back
+    B finishes its forward pass from h_B'                      # forward hook
+
+Models of different widths share only the first ``d`` coordinates of their own rotated
+spaces, so ``d <= min_i n_i``. The ``Q``'s are trained with the models frozen (eval mode,
+no gradients) by cross-entropy so that the intervened target outputs the counterfactual
+class: the class of ``x_src``. Every ordered pair is trained at once, within-model pairs
+(A->A, B->B) included; n models need n matrices, not n^2.
+
+Interchange intervention accuracy (IIA) on held-out input pairs is the similarity:
+the fraction of pairs on which the intervened target outputs the counterfactual class.
+Chance is 1/n_classes (10% for the MNIST family).
+
+Choices (documented, options where it matters):
+
+- ``counterfactual="true"``: the target class is the true label of ``x_src`` (the issue's
+  "class of x_src"); IIA is then capped by the source model's accuracy.
+  ``"source"``: the source model's prediction on ``x_src`` (measures whether B behaves as
+  A would, capped at 1).
+- ``pair_mode="differ"`` (default): pairs whose labels differ, so an intervention that does
+  nothing scores ~0, not ~10%; ``"all"``: any two inputs.
+
+The linear-stitching baseline lives in :mod:`xcorr_lib.stitching`.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Literal, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import orthogonal
+from tqdm.auto import tqdm
+
+Counterfactual = Literal["true", "source"]
+PairMode = Literal["differ", "all"]
+Init = Literal["random", "identity"]
+COUNTERFACTUALS = ("true", "source")
+PAIR_MODES = ("differ", "all")
+INITS = ("random", "identity")
+
+
+class _StopForward(Exception):
+    """Raised inside a capture hook to skip the rest of a forward pass."""
+
+
+def _check_option(name: str, value: str, valid: Sequence[str]) -> None:
+    if value not in valid:
+        raise ValueError(f"{name}={value!r} is not valid; choose one of {list(valid)}")
+
+
+def get_module(model: nn.Module, layer: str) -> nn.Module:
+    """The submodule of ``model`` called ``layer``; ValueError listing valid names if absent."""
+    modules = dict(model.named_modules())
+    if layer not in modules or layer == "":
+        valid = [name for name in modules if name]
+        raise ValueError(f"unknown module name {layer!r} in {type(model).__name__}; "
+                         f"valid names: {valid}")
+    return modules[layer]
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """Device of the model's first parameter (CPU for parameter-free models)."""
+    for param in model.parameters():
+        return param.device
+    return torch.device("cpu")
+
+
+def as_inputs(X: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Inputs as a float32 tensor on ``device``."""
+    return torch.as_tensor(np.asarray(X) if not torch.is_tensor(X) else X,
+                           dtype=torch.float32).to(device)
+
+
+def as_labels(y: np.ndarray | torch.Tensor, n: int) -> torch.Tensor:
+    """Integer labels (n,) as int64 CPU tensor; ValueError on a length mismatch."""
+    labels = torch.as_tensor(np.asarray(y.cpu() if torch.is_tensor(y) else y))
+    if labels.ndim != 1 or labels.shape[0] != n:
+        raise ValueError(f"X and y do not match: X has {n} inputs, y has shape "
+                         f"{tuple(labels.shape)} (expected ({n},))")
+    if labels.is_floating_point() or (labels < 0).any():
+        raise ValueError("y must hold non-negative integer class labels")
+    return labels.long()
+
+
+@contextmanager
+def replace_output(model: nn.Module, layer: str,
+                   fn: Callable[[torch.Tensor], torch.Tensor]) -> Iterator[nn.Module]:
+    """Within the block, ``model.layer``'s output ``h`` is replaced by ``fn(h)``.
+
+    ``fn`` receives the output flattened to (batch, units) and returns the same shape; the
+    result is reshaped to the module's output shape. The hook is removed on exit, also when
+    the block raises.
+    """
+    module = get_module(model, layer)
+
+    def hook(_mod: nn.Module, _inp: tuple, output: torch.Tensor) -> torch.Tensor:
+        if not torch.is_tensor(output):
+            raise TypeError(f"module {layer!r} returns {type(output).__name__}, not a tensor")
+        new = fn(output.reshape(output.shape[0], -1))
+        return new.reshape(output.shape)
+
+    handle = module.register_forward_hook(hook)
+    try:
+        yield module
+    finally:
+        handle.remove()
+
+
+def layer_output(model: nn.Module, layer: str, X: torch.Tensor) -> torch.Tensor:
+    """Flattened output (batch, units) of ``model.layer`` on ``X``; the rest of the forward is skipped."""
+    module = get_module(model, layer)
+    store: list[torch.Tensor] = []
+
+    def hook(_mod: nn.Module, _inp: tuple, output: torch.Tensor) -> None:
+        if not torch.is_tensor(output):
+            raise TypeError(f"module {layer!r} returns {type(output).__name__}, not a tensor")
+        store.append(output.reshape(output.shape[0], -1))
+        raise _StopForward
+
+    handle = module.register_forward_hook(hook)
+    try:
+        model(X)
+    except _StopForward:
+        pass
+    finally:
+        handle.remove()
+    if not store:
+        raise ValueError(f"module {layer!r} was not called in the forward pass")
+    return store[0]
+
+
+@contextmanager
+def frozen(models: Sequence[nn.Module]) -> Iterator[None]:
+    """Eval mode and ``requires_grad=False`` inside the block; previous state restored after."""
+    saved = [(m, m.training, [(p, p.requires_grad) for p in m.parameters()]) for m in models]
+    try:
+        for model in models:
+            model.eval()
+            model.requires_grad_(False)
+        yield
+    finally:
+        for model, training, flags in saved:
+            model.train(training)
+            for param, flag in flags:
+                param.requires_grad_(flag)
+
+
+def random_orthogonal(n: int, generator: torch.Generator) -> torch.Tensor:
+    """Haar-random orthogonal (n, n) float32 matrix (QR of a Gaussian with sign fix)."""
+    q, r = torch.linalg.qr(torch.randn(n, n, generator=generator, dtype=torch.float64))
+    return (q * torch.sign(torch.diagonal(r))).float()
+
+
+def make_pairs(y: np.ndarray | torch.Tensor, n_pairs: int, *, seed: int = 0,
+               mode: PairMode = "differ") -> tuple[np.ndarray, np.ndarray]:
+    """Seeded (source, base) index pairs into ``y``.
+
+    Returns two int64 arrays of shape (n_pairs,). ``mode="differ"`` keeps only pairs whose
+    labels differ (redraws the base until they do); ``"all"`` draws both uniformly.
+    """
+    _check_option("pair_mode", mode, PAIR_MODES)
+    labels = np.asarray(y.cpu() if torch.is_tensor(y) else y)
+    if n_pairs < 1 or labels.size < 2:
+        raise ValueError(f"need n_pairs >= 1 and at least 2 inputs, got {n_pairs}, {labels.size}")
+    if mode == "differ" and np.unique(labels).size < 2:
+        raise ValueError("pair_mode='differ' needs at least two classes in y")
+    return _draw_pairs(labels, n_pairs, np.random.default_rng(seed), mode)
+
+
+def _draw_pairs(labels: np.ndarray, n_pairs: int, rng: np.random.Generator,
+                mode: str) -> tuple[np.ndarray, np.ndarray]:
+    src = rng.integers(0, labels.size, n_pairs)
+    base = rng.integers(0, labels.size, n_pairs)
+    if mode == "differ":
+        same = labels[src] == labels[base]
+        while same.any():
+            base[same] = rng.integers(0, labels.size, int(same.sum()))
+            same = labels[src] == labels[base]
+    return src.astype(np.int64), base.astype(np.int64)
+
+
+def swap_subspace(h_base: torch.Tensor, z_src: torch.Tensor, Q: torch.Tensor) -> torch.Tensor:
+    """Replace the first d rotated coordinates of ``h_base`` by ``z_src``.
+
+    h_base: (batch, n) target activations; z_src: (batch, d) source's aligned coordinates;
+    Q: (n, n) the target's orthogonal matrix. Returns ``Q^T [z_src, (Q h_base)[d:]]`` (batch, n).
+    """
+    z = h_base @ Q.T
+    d = z_src.shape[1]
+    return torch.cat([z_src, z[:, d:]], dim=1) @ Q
+
+
+@dataclass
+class MASResult:
+    """Trained alignment: one orthogonal matrix per model.
+
+    Attributes: ``models`` and ``layers`` (name -> model / module name), ``rotations``
+    (name -> (n_i, n_i) float32 tensor, orthogonal), ``widths`` (name -> n_i), ``d``,
+    ``counterfactual``, ``pair_mode``, ``seed``, ``steps``, ``batch_size``, ``lr``,
+    ``losses`` (training loss per step).
+    """
+
+    models: dict[str, nn.Module]
+    layers: dict[str, str]
+    rotations: dict[str, torch.Tensor]
+    widths: dict[str, int]
+    d: int
+    counterfactual: str
+    pair_mode: str
+    seed: int
+    steps: int
+    batch_size: int
+    lr: float
+    losses: list[float] = field(default_factory=list)
+
+
+def _predict(model: nn.Module, X: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    with torch.no_grad():
+        return torch.cat([model(X[i:i + batch_size]).argmax(1).cpu()
+                          for i in range(0, len(X), batch_size)])
+
+
+def _validate(models: Mapping[str, nn.Module], layers: Mapping[str, str], d: int,
+              steps: int, batch_size: int) -> None:
+    if not models:
+        raise ValueError("models is empty")
+    if set(models) != set(layers):
+        raise ValueError(f"models and layers need the same keys, got {sorted(models)} "
+                         f"and {sorted(layers)}")
+    for name, value in (("d", d), ("steps", steps), ("batch_size", batch_size)):
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def train_mas(models: Mapping[str, nn.Module], layers: Mapping[str, str],
+              X: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor, *, d: int,
+              steps: int = 1000, batch_size: int = 128, lr: float = 1e-2, seed: int = 0,
+              counterfactual: Counterfactual = "true", pair_mode: PairMode = "differ",
+              init: Init = "random", progress: bool = True) -> MASResult:
+    """Learn one orthogonal matrix per model so that interchange interventions transfer class.
+
+    Parameters
+    ----------
+    models : name -> frozen classifier returning logits (batch, n_classes).
+    layers : name -> module name whose (flattened) output is aligned, width n_i.
+    X, y : training inputs (N, ...) in the models' input shape, integer labels (N,).
+    d : size of the swapped subspace, 1 <= d <= min_i n_i.
+    steps, batch_size, lr : Adam steps, input pairs per step, learning rate.
+    seed : seeds the initial rotations and the pair draws.
+    counterfactual : "true" (label of x_src) or "source" (source model's prediction on x_src).
+    pair_mode : "differ" (labels of x_src, x_base differ) or "all".
+    init : "random" (Haar-random, seeded) or "identity" initial rotations.
+
+    Every step draws ``batch_size`` pairs and averages the cross-entropy over all ordered
+    (source, target) pairs, within-model ones included. The models' train/eval mode and
+    ``requires_grad`` flags are restored afterwards.
+    """
+    _validate(models, layers, d, steps, batch_size)
+    _check_option("counterfactual", counterfactual, COUNTERFACTUALS)
+    _check_option("pair_mode", pair_mode, PAIR_MODES)
+    _check_option("init", init, INITS)
+    names = list(models)
+    device = model_device(models[names[0]])
+    Xt = as_inputs(X, device)
+    labels = as_labels(y, len(Xt))
+    gen = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    labels_np = labels.numpy()
+    if pair_mode == "differ" and np.unique(labels_np).size < 2:
+        raise ValueError("pair_mode='differ' needs at least two classes in y")
+    with frozen(list(models.values())):
+        widths = {k: layer_output(models[k], layers[k], Xt[:2]).shape[1] for k in names}
+        if d > min(widths.values()):
+            raise ValueError(f"d={d} exceeds the smallest layer width {min(widths.values())} "
+                             f"(widths: {widths})")
+        preds = ({k: _predict(models[k], Xt) for k in names}
+                 if counterfactual == "source" else {})
+        rots = nn.ModuleDict()
+        for k in names:
+            lin = nn.Linear(widths[k], widths[k], bias=False)
+            start = random_orthogonal(widths[k], gen) if init == "random" else torch.eye(widths[k])
+            with torch.no_grad():
+                lin.weight.copy_(start)
+            rots[k] = orthogonal(lin)
+        rots.to(device)
+        opt = torch.optim.Adam(rots.parameters(), lr=lr)
+        losses: list[float] = []
+        bar = tqdm(range(steps), desc=f"MAS d={d}", disable=not progress, leave=False)
+        for step in bar:
+            src, base = _draw_pairs(labels_np, batch_size, rng, pair_mode)
+            x_src, x_base = Xt[src], Xt[base]
+            Q = {k: rots[k].weight for k in names}
+            with torch.no_grad():
+                h_src = {k: layer_output(models[k], layers[k], x_src) for k in names}
+            z_src = torch.cat([h_src[k] @ Q[k][:d].T for k in names])        # (S*B, d)
+            if counterfactual == "true":
+                target = labels[src].repeat(len(names))
+            else:
+                target = torch.cat([preds[k][src] for k in names])
+            target = target.to(device)
+            loss = torch.zeros((), device=device)
+            for t in names:
+                fn = lambda h, t=t: swap_subspace(h, z_src, Q[t])  # noqa: E731
+                with replace_output(models[t], layers[t], fn):
+                    logits = models[t](x_base.repeat(len(names), *[1] * (x_base.ndim - 1)))
+                loss = loss + nn.functional.cross_entropy(logits, target)
+            loss = loss / len(names)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+            if progress and step % 20 == 0:
+                bar.set_postfix(loss=f"{losses[-1]:.3f}")
+        with torch.no_grad():
+            rotations = {k: rots[k].weight.detach().cpu().clone() for k in names}
+    return MASResult(models=dict(models), layers=dict(layers), rotations=rotations,
+                     widths=widths, d=int(d), counterfactual=counterfactual,
+                     pair_mode=pair_mode, seed=seed, steps=steps, batch_size=batch_size,
+                     lr=lr, losses=losses)
+
+
+def iia(result: MASResult, source: str, target: str, X: np.ndarray | torch.Tensor,
+        y: np.ndarray | torch.Tensor, *, n_pairs: int | None = None, seed: int = 1,
+        pair_mode: PairMode | None = None, batch_size: int = 512) -> float:
+    """Interchange intervention accuracy of ``source -> target`` on held-out input pairs.
+
+    Draws ``n_pairs`` (default ``len(X)``) seeded pairs from ``X, y`` (``pair_mode``
+    defaults to the one used in training), swaps the aligned d-subspace of the source's
+    layer on x_src into the target's layer on x_base and returns the fraction (in [0, 1])
+    of pairs where the target outputs the counterfactual class. Chance: 1/n_classes.
+    """
+    for name in (source, target):
+        if name not in result.models:
+            raise ValueError(f"unknown model {name!r}; trained models: {list(result.models)}")
+    mode = result.pair_mode if pair_mode is None else pair_mode
+    ma, mb = result.models[source], result.models[target]
+    device = model_device(mb)
+    Xt = as_inputs(X, device)
+    labels = as_labels(y, len(Xt))
+    src, base = make_pairs(labels, len(Xt) if n_pairs is None else n_pairs, seed=seed, mode=mode)
+    Qa = result.rotations[source].to(device)
+    Qb = result.rotations[target].to(device)
+    d = result.d
+    hits = 0
+    with frozen([ma, mb]), torch.no_grad():
+        for i in range(0, len(src), batch_size):
+            s, b = src[i:i + batch_size], base[i:i + batch_size]
+            x_src = Xt[s]
+            z = layer_output(ma, result.layers[source], x_src) @ Qa[:d].T
+            want = labels[s] if result.counterfactual == "true" else _predict(ma, x_src)
+            with replace_output(mb, result.layers[target], lambda h: swap_subspace(h, z, Qb)):
+                got = mb(Xt[b]).argmax(1).cpu()
+            hits += int((got == want).sum())
+    return hits / len(src)
+
+
+def mas_pair(model_a: nn.Module, layer_a: str, model_b: nn.Module, layer_b: str,
+             X_train: np.ndarray | torch.Tensor, y_train: np.ndarray | torch.Tensor,
+             X_test: np.ndarray | torch.Tensor, y_test: np.ndarray | torch.Tensor, *,
+             d: int, steps: int = 1000, batch_size: int = 128, lr: float = 1e-2,
+             seed: int = 0, counterfactual: Counterfactual = "true",
+             pair_mode: PairMode = "differ", n_pairs: int | None = None,
+             progress: bool = True) -> dict[str, float]:
+    """MAS on two models: train on (X_train, y_train), IIA on held-out (X_test, y_test).
+
+    Returns ``{"iia_a_to_b", "iia_b_to_a", "iia_a_to_a", "iia_b_to_b"}`` (each in [0, 1]).
+    """
+    res = train_mas({"A": model_a, "B": model_b}, {"A": layer_a, "B": layer_b},
+                    X_train, y_train, d=d, steps=steps, batch_size=batch_size, lr=lr,
+                    seed=seed, counterfactual=counterfactual, pair_mode=pair_mode,
+                    progress=progress)
+    out = {}
+    for s, t in (("A", "B"), ("B", "A"), ("A", "A"), ("B", "B")):
+        out[f"iia_{s.lower()}_to_{t.lower()}"] = iia(res, s, t, X_test, y_test,
+                                                     n_pairs=n_pairs, seed=seed + 1)
+    return out

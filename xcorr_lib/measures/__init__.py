@@ -1,0 +1,92 @@
+"""Related similarity measures, to set the paper's score beside the field's standards.
+
+All measures are pure functions of two activation matrices over the same probes,
+``X: (M probes, N1 units)`` and ``Y: (M, N2)`` (numpy or torch), returning a float:
+
+=====================  =========  ===================================================
+measure                range      invariant to (either side unless noted)
+=====================  =========  ===================================================
+linear_cka             [0, 1]     orthogonal maps, isotropic scaling, shifts
+linear_cka_debiased    [-1, 1]    same; unbiased when units outnumber probes (M >= 4)
+rbf_cka                [0, 1]     orthogonal maps, shifts, isotropic scaling
+svcca                  [0, 1]     invertible linear maps when keep=1.0
+pwcca                  [0, 1]     invertible linear maps of Y; permutations/scaling of X
+rsa                    [-1, 1]    depends on the RDM metric (euclidean: orthogonal, shifts)
+=====================  =========  ===================================================
+
+Shared policy (see ``_common``): NaN/Inf, mismatched or too few probes raise ValueError;
+constant units are dropped. Implementations are written here (no extra dependency) and
+tested against brute-force oracles and published identities in tests/test_measures.py.
+
+Example
+-------
+>>> import numpy as np
+>>> from xcorr_lib.measures import linear_cka, svcca
+>>> rng = np.random.default_rng(0)
+>>> X = rng.normal(size=(200, 30))
+>>> Q, _ = np.linalg.qr(rng.normal(size=(30, 30)))
+>>> round(linear_cka(X, 2.5 * X @ Q), 6), round(svcca(X, X @ Q, keep=1.0), 6)
+(1.0, 1.0)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, Sequence
+
+from .cca import canonical_correlations, pwcca, svcca
+from .cka import linear_cka, linear_cka_debiased, rbf_cka
+from .rsa import rdm, rsa
+
+#: Measures of two activation matrices, by name (neuron_correlation also needs layers).
+MEASURES: dict[str, Callable[[Any, Any], float]] = {
+    "linear_cka": linear_cka,
+    "linear_cka_debiased": linear_cka_debiased,
+    "rbf_cka": rbf_cka,
+    "svcca": svcca,
+    "pwcca": pwcca,
+    "rsa": rsa,
+}
+ALL_MEASURES: tuple[str, ...] = ("neuron_correlation", *MEASURES)
+
+
+def compare_measures(acts_a: Any, layers_a: Any, acts_b: Any, layers_b: Any,
+                     measures: Sequence[str] = ALL_MEASURES, *,
+                     correlation_kwargs: Mapping[str, Any] | None = None) -> dict[str, float]:
+    """Every requested measure on the same pair of activation matrices.
+
+    Parameters
+    ----------
+    acts_a : array-like (M, N_a)
+        Activations of model A on M probes (numpy or torch).
+    layers_a : array-like (N_a,)
+        Depth id of each unit of A (only used by ``neuron_correlation``).
+    acts_b, layers_b : same for model B, on the same probes in the same order.
+    measures : sequence of names
+        Any of ``ALL_MEASURES``: ``neuron_correlation`` (the paper's score,
+        :func:`xcorr_lib.correlation.neuron_correlation`) and the keys of ``MEASURES``.
+    correlation_kwargs : mapping, optional
+        Keyword arguments for ``neuron_correlation`` (``variant``, ``direction``, ...).
+
+    Returns
+    -------
+    dict measure name -> value, in the order requested. PWCCA weights come from A.
+    """
+    unknown = [m for m in measures if m not in ALL_MEASURES]
+    if unknown:
+        raise ValueError(f"unknown measure(s) {unknown}; choose from {', '.join(ALL_MEASURES)}")
+    out: dict[str, float] = {}
+    for name in measures:
+        if name == "neuron_correlation":
+            from xcorr_lib.correlation import neuron_correlation
+
+            res = neuron_correlation(acts_a, layers_a, acts_b, layers_b, **dict(correlation_kwargs or {}))
+            out[name] = float(res.score)
+        else:
+            out[name] = float(MEASURES[name](acts_a, acts_b))
+    return out
+
+
+__all__ = [
+    "ALL_MEASURES", "MEASURES", "canonical_correlations", "compare_measures", "linear_cka",
+    "linear_cka_debiased", "pwcca", "rbf_cka", "rdm", "rsa", "svcca",
+]

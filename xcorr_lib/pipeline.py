@@ -1,0 +1,360 @@
+"""Run the notebooks of a profile with papermill, and render executed notebooks to HTML.
+
+A *profile* is a YAML file ``notebooks/profiles/<profile>.yaml`` whose top-level keys
+are notebook names (file stems in ``notebooks/``) and whose values are the papermill
+parameters of that notebook::
+
+    00_quickstart: {n_train: 500}
+    01_fcn_correlations: {}
+
+:func:`run_notebooks` executes, in sorted file order, every notebook the profile lists,
+with the profile's parameters plus ``profile=<name>``, and writes the executed copy to
+``results/notebooks/<name>.ipynb``. Notebooks the profile does not list are skipped with
+a printed reason; a profile key without a notebook is an error. Each notebook runs with
+its own folder (``notebooks/``) as working directory, as in Jupyter; outputs go through
+:mod:`xcorr_lib.provenance`, which finds the project root from there. A failing notebook
+stops the run: the cell's error is printed, the partial executed notebook is kept and
+:class:`NotebookFailed` is raised (exit status 1 from the command line).
+
+:func:`build_site` renders executed notebooks to ``results/html/`` with an
+``index.html`` that links each page under the title of its first markdown heading.
+
+Command line::
+
+    python -m xcorr_lib.pipeline --profile smoke [--only NAME ...] [--param KEY=VALUE ...]
+    python -m xcorr_lib.pipeline --list [--profile smoke]
+    python -m xcorr_lib.pipeline --html
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import nbformat
+import yaml
+
+from xcorr_lib import provenance
+
+__all__ = [
+    "ProfileError", "NotebookFailed", "list_profiles", "load_profile",
+    "notebook_parameters", "plan", "run_notebooks", "notebook_title", "build_site", "main",
+]
+
+PARAMETERS_TAG = "parameters"
+
+
+class ProfileError(ValueError):
+    """A profile, a notebook or a parameter is misconfigured (nothing was executed)."""
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook raised while executing; ``output`` holds the partial executed notebook."""
+
+    def __init__(self, notebook: str, output: Path, message: str) -> None:
+        super().__init__(f"notebook {notebook!r} failed: {message}")
+        self.notebook = notebook
+        self.output = output
+
+
+def _default_notebooks_dir() -> Path:
+    return provenance.project_root() / "notebooks"
+
+
+def list_profiles(profiles_dir: Path) -> list[str]:
+    """Names of the profiles (``<name>.yaml`` files) in ``profiles_dir``, sorted."""
+    return sorted(p.stem for p in Path(profiles_dir).glob("*.yaml"))
+
+
+def load_profile(profile: str, profiles_dir: Path) -> dict[str, dict[str, Any]]:
+    """Read ``<profiles_dir>/<profile>.yaml`` -> {notebook name: parameter dict}.
+
+    Raises
+    ------
+    ProfileError
+        Unknown profile (the message lists the available ones), or a file whose
+        top level is not a mapping of names to mappings.
+    """
+    path = Path(profiles_dir) / f"{profile}.yaml"
+    if not path.is_file():
+        raise ProfileError(f"unknown profile {profile!r}; available profiles: "
+                           f"{', '.join(list_profiles(profiles_dir)) or '(none)'} (in {profiles_dir})")
+    content = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(content, dict):
+        raise ProfileError(f"{path}: top level must map notebook names to parameters")
+    out: dict[str, dict[str, Any]] = {}
+    for name, params in content.items():
+        params = {} if params is None else params
+        if not isinstance(params, dict):
+            raise ProfileError(f"{path}: parameters of {name!r} must be a mapping, got {params!r}")
+        if "profile" in params:
+            raise ProfileError(f"{path}: {name!r} sets 'profile'; the runner sets it to {profile!r}")
+        out[str(name)] = dict(params)
+    return out
+
+
+def notebook_parameters(path: Path) -> dict[str, str]:
+    """Names and default values (source text) of a notebook's ``parameters`` cell.
+
+    Raises
+    ------
+    ProfileError
+        The notebook has no cell tagged ``parameters`` or that cell does not set
+        ``profile``.
+    """
+    import papermill
+
+    nb = nbformat.read(str(path), as_version=4)
+    tagged = [c for c in nb.cells if PARAMETERS_TAG in c.get("metadata", {}).get("tags", [])]
+    if not tagged:
+        raise ProfileError(f"{path}: no cell tagged {PARAMETERS_TAG!r}; tag the cell that "
+                           "starts with `profile = \"smoke\"` (View > Cell Toolbar > Tags)")
+    found = papermill.inspect_notebook(str(path))
+    params = {name: str(info.get("default")) for name, info in found.items()}
+    if "profile" not in params:
+        raise ProfileError(f"{path}: the parameters cell must set `profile` (first line "
+                           "`profile = \"smoke\"`)")
+    return params
+
+
+def plan(profile: str, *, notebooks_dir: Path, profiles_dir: Path | None = None,
+         only: Sequence[str] | None = None,
+         params_override: Mapping[str, Any] | None = None,
+         ) -> tuple[list[tuple[str, Path, dict[str, Any]]], list[tuple[str, str]]]:
+    """Check a profile against the notebooks and decide what runs, without running.
+
+    Returns
+    -------
+    runs : list of (name, notebook path, parameters), in sorted name order; the
+        parameters already contain ``profile``.
+    skipped : list of (name, reason).
+
+    Raises
+    ------
+    ProfileError
+        Unknown profile, a profile key without a notebook (only a printed warning when
+        ``only`` is given), an ``only`` name without a notebook, an ``only``
+        name the profile does not list, a notebook without a ``parameters`` cell, or a
+        parameter the notebook's parameters cell does not define (a typo).
+    """
+    notebooks_dir = Path(notebooks_dir)
+    profiles_dir = Path(profiles_dir) if profiles_dir else notebooks_dir / "profiles"
+    table = load_profile(profile, profiles_dir)
+    notebooks = {p.stem: p for p in sorted(notebooks_dir.glob("*.ipynb"))}
+    orphans = sorted(set(table) - set(notebooks))
+    if orphans:
+        message = (f"profile {profile!r} lists {orphans} but {notebooks_dir} has no such "
+                   f"notebook; notebooks: {sorted(notebooks)}")
+        if not only:
+            raise ProfileError(message)
+        print(f"warning: {message}", flush=True)  # --only: iterate on one notebook meanwhile
+    wanted = list(notebooks) if not only else list(dict.fromkeys(only))
+    for name in only or ():
+        if name not in notebooks:
+            raise ProfileError(f"no notebook {name!r}; notebooks: {sorted(notebooks)}")
+        if name not in table:
+            raise ProfileError(f"profile {profile!r} does not list {name!r}; add it to "
+                               f"{profiles_dir / (profile + '.yaml')}")
+    runs, skipped = [], []
+    for name in sorted(wanted):
+        if name not in table:
+            skipped.append((name, f"not listed in profile {profile!r}"))
+            continue
+        params = {**table[name], **dict(params_override or {}), "profile": profile}
+        unknown = sorted(set(params) - set(notebook_parameters(notebooks[name])))
+        if unknown:
+            raise ProfileError(f"{name}: parameters {unknown} are not defined in its "
+                               "parameters cell (typo in the profile or override?)")
+        runs.append((name, notebooks[name], params))
+    return runs, skipped
+
+
+def _strip_ansi(text: str) -> str:
+    return re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text)
+
+
+def run_notebooks(profile: str, *, only: Sequence[str] | None = None,
+                  notebooks_dir: Path | None = None, out_dir: Path | None = None,
+                  params_override: Mapping[str, Any] | None = None,
+                  kernel: str | None = None, progress: bool = True) -> list[Path]:
+    """Execute the notebooks of ``profile`` with papermill; return the executed paths.
+
+    Parameters
+    ----------
+    profile : name of ``<notebooks_dir>/profiles/<profile>.yaml``.
+    only : notebook names to run (each must be listed in the profile); default all.
+    notebooks_dir : folder of the source notebooks; default ``<project>/notebooks``.
+        It is also the working directory of the kernels.
+    out_dir : folder for executed notebooks; default ``results/notebooks``.
+    params_override : parameters applied on top of the profile's, for every notebook.
+    kernel : Jupyter kernel name; default the notebook's own (``python3``).
+    progress : papermill's per-cell progress bar (stderr).
+
+    Raises
+    ------
+    ProfileError
+        Configuration problems, found before anything runs (see :func:`plan`).
+    NotebookFailed
+        A cell raised; the error is printed and the partial notebook kept in ``out_dir``.
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    notebooks_dir = Path(notebooks_dir) if notebooks_dir else _default_notebooks_dir()
+    out_dir = Path(out_dir) if out_dir else provenance.results_dir() / "notebooks"
+    runs, skipped = plan(profile, notebooks_dir=notebooks_dir, only=only,
+                         params_override=params_override)
+    for name, reason in skipped:
+        print(f"skip {name}: {reason}", flush=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    done: list[Path] = []
+    for i, (name, src, params) in enumerate(runs, 1):
+        dst = out_dir / f"{name}.ipynb"
+        print(f"[{i}/{len(runs)}] {name} (profile {profile}) -> {dst}", flush=True)
+        start = time.perf_counter()
+        try:
+            papermill.execute_notebook(str(src), str(dst), parameters=params,
+                                       kernel_name=kernel, log_output=False,
+                                       progress_bar=progress, cwd=str(notebooks_dir))
+        except PapermillExecutionError as err:
+            tb = _strip_ansi("\n".join(err.traceback))
+            print(f"\nFAILED {name}: cell {err.cell_index} (In [{err.exec_count}])\n"
+                  f"{err.source}\n{tb}\npartial executed notebook kept: {dst}",
+                  file=sys.stderr, flush=True)
+            raise NotebookFailed(name, dst, f"{err.ename}: {err.evalue}") from None
+        except Exception as err:  # kernel died, timeout, unreadable notebook
+            print(f"\nFAILED {name}: {type(err).__name__}: {err}\n"
+                  f"partial executed notebook (if any): {dst}", file=sys.stderr, flush=True)
+            raise NotebookFailed(name, dst, f"{type(err).__name__}: {err}") from err
+        provenance.record(dst, "notebook", notebook=name, profile=profile, params=params,
+                          seed=params.get("seed"))
+        print(f"    done in {time.perf_counter() - start:.1f} s", flush=True)
+        done.append(dst)
+    return done
+
+
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
+
+
+def notebook_title(nb: nbformat.NotebookNode, default: str) -> str:
+    """Text of the first markdown heading of ``nb`` (markup stripped), else ``default``."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            match = _HEADING.search(cell.source)
+            if match:
+                return re.sub(r"[*_`]", "", match.group(1)).strip() or default
+    return default
+
+
+def build_site(executed_dir: Path | None = None, html_dir: Path | None = None) -> Path:
+    """Render every ``*.ipynb`` of ``executed_dir`` to HTML plus an ``index.html``.
+
+    Parameters
+    ----------
+    executed_dir : executed notebooks; default ``results/notebooks``.
+    html_dir : output folder; default ``results/html``.
+
+    Returns
+    -------
+    Path of ``index.html``.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``executed_dir`` holds no notebook (run ``make quick`` first).
+    """
+    from nbconvert import HTMLExporter
+
+    executed_dir = Path(executed_dir) if executed_dir else provenance.results_dir() / "notebooks"
+    html_dir = Path(html_dir) if html_dir else provenance.results_dir() / "html"
+    paths = sorted(executed_dir.glob("*.ipynb"))
+    if not paths:
+        raise FileNotFoundError(f"no executed notebooks in {executed_dir}; run `make quick` "
+                                "(or `make all`) first")
+    html_dir.mkdir(parents=True, exist_ok=True)
+    exporter = HTMLExporter(template_name="lab")
+    rows = []
+    for path in paths:
+        nb = nbformat.read(str(path), as_version=4)
+        title = notebook_title(nb, path.stem)
+        body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
+        (html_dir / f"{path.stem}.html").write_text(body, encoding="utf-8")
+        meta = nb.metadata.get("papermill", {})
+        params = dict(meta.get("parameters", {}))
+        status = "failed" if meta.get("exception") else "ok"
+        rows.append(
+            f'<li><a href="{html.escape(path.stem)}.html">{html.escape(title)}</a> '
+            f'<code>{html.escape(path.stem)}</code> &middot; profile '
+            f'<b>{html.escape(str(params.pop("profile", "?")))}</b> &middot; {status}'
+            f'<br><small>{html.escape(json.dumps(params, sort_keys=True))}</small></li>')
+    index = html_dir / "index.html"
+    index.write_text(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<title>xcorr notebooks</title><style>body{font-family:sans-serif;max-width:48em;"
+        "margin:2em auto;line-height:1.5}li{margin:.6em 0}</style></head><body>\n"
+        "<h1>xcorr: executed notebooks</h1>\n<p>Cross-model neuronal correlations: the "
+        "paper's experiments, executed with papermill.</p>\n<ul>\n"
+        + "\n".join(rows) + "\n</ul>\n</body></html>\n", encoding="utf-8")
+    return index
+
+
+def _parse_param(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key.strip(), yaml.safe_load(value)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line entry point; returns the exit status (0 ok, 1 notebook failed, 2 config)."""
+    parser = argparse.ArgumentParser(prog="python -m xcorr_lib.pipeline", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--profile", help="profile name (notebooks/profiles/<name>.yaml)")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these notebooks")
+    parser.add_argument("--param", action="append", type=_parse_param, default=[], metavar="KEY=VALUE",
+                        help="override a parameter for every notebook run (value parsed as YAML)")
+    parser.add_argument("--list", action="store_true", help="show profiles and the run plan, run nothing")
+    parser.add_argument("--html", action="store_true", help="render executed notebooks to --site")
+    parser.add_argument("--notebooks", type=Path, default=None, help="source folder (default notebooks/)")
+    parser.add_argument("--out", type=Path, default=None, help="executed notebooks (default results/notebooks)")
+    parser.add_argument("--site", type=Path, default=None, help="HTML folder (default results/html)")
+    parser.add_argument("--kernel", default=None, help="Jupyter kernel name (default: the notebook's)")
+    parser.add_argument("--no-progress", action="store_true", help="hide papermill's progress bar")
+    args = parser.parse_args(argv)
+    notebooks_dir = args.notebooks or _default_notebooks_dir()
+    try:
+        if args.html:
+            print(f"wrote {build_site(args.out, args.site)}")
+            return 0
+        if args.list:
+            print("profiles:", ", ".join(list_profiles(notebooks_dir / "profiles")))
+            if args.profile:
+                runs, skipped = plan(args.profile, notebooks_dir=notebooks_dir, only=args.only,
+                                     params_override=dict(args.param))
+                for name, _, params in runs:
+                    print(f"run  {name}: {json.dumps(params, sort_keys=True, default=str)}")
+                for name, reason in skipped:
+                    print(f"skip {name}: {reason}")
+            return 0
+        if not args.profile:
+            parser.error("--profile is required (or use --list / --html)")
+        done = run_notebooks(args.profile, only=args.only, notebooks_dir=notebooks_dir,
+                             out_dir=args.out, params_override=dict(args.param),
+                             kernel=args.kernel, progress=not args.no_progress)
+        print(f"executed {len(done)} notebook(s) with profile {args.profile!r}")
+        return 0
+    except (ProfileError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except NotebookFailed as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,233 @@
+"""Table 4 (accuracy before/after the transfer attack) and its relation to Table 3.
+
+- :func:`evaluate_attack`, :func:`relative_degradation`: clean vs attacked accuracy;
+- :func:`compare_with_paper`, :func:`paper_column_markdown`: "ours vs paper" per cell;
+- :func:`fcn_to_cnn_scores`: Table 3's score FCN -> CNN (original variant, forward);
+- :func:`join_scores`, :func:`relation_stats`: does a net that correlates more with the
+  CNN degrade less? Spearman and Kendall with exact permutation p-values;
+- :func:`plot_relation`, :func:`plot_attack_examples`: the scatter and Figure 1.
+
+Accuracies and degradations are fractions in [0, 1] in our tables; the paper prints
+percentages, so comparisons convert ours to percent.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from xcorr_lib.attack import _accuracy, _as_images, _as_labels, _check_batch_size, _check_labels_fit
+
+__all__ = ["CLASS_NAMES", "evaluate_attack", "relative_degradation", "compare_with_paper",
+           "paper_column_markdown", "fcn_to_cnn_scores", "join_scores", "relation_stats",
+           "plot_relation", "plot_attack_examples", "format_cell"]
+
+CLASS_NAMES: dict[str, list[str]] = {
+    "mnist": [str(i) for i in range(10)],
+    "fashion-mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                      "Sneaker", "Bag", "Ankle boot"],
+}
+
+
+# --------------------------------------------------------------------------- Table 4
+def relative_degradation(acc_clean: float, acc_attacked: float) -> float:
+    """(acc_clean - acc_attacked) / acc_clean; NaN with a warning when acc_clean is 0."""
+    if acc_clean == 0:
+        warnings.warn("clean accuracy is 0: relative degradation undefined (NaN)", stacklevel=2)
+        return float("nan")
+    return (acc_clean - acc_attacked) / acc_clean
+
+
+def evaluate_attack(models: Mapping[str, nn.Module], X: Any, X_adv: Any, y: Any, *,
+                    batch_size: int = 1000) -> pd.DataFrame:
+    """Accuracy of each network on clean and attacked images (Table 4).
+
+    Parameters
+    ----------
+    models : {name: model returning logits}; evaluated in eval mode (mode restored).
+    X, X_adv : (N, ...) clean and attacked images in [0, 1], same shape; y : (N,) labels.
+
+    Returns
+    -------
+    DataFrame ``net, acc_clean, acc_attacked`` (fractions) and ``rel_degradation =
+    (acc_clean - acc_attacked) / acc_clean`` (the paper's percentage / 100: its
+    96.2 -> 73.7 is 0.234).
+    """
+    X = _as_images(X)
+    X_adv = _as_images(X_adv, "X_adv")
+    if X.shape != X_adv.shape:
+        raise ValueError(f"X and X_adv must have the same shape, got {X.shape} and {X_adv.shape}")
+    y = _as_labels(y, X.shape[0])
+    if not models:
+        raise ValueError("models is empty; pass {name: model}")
+    batch_size = _check_batch_size(batch_size)
+    rows = []
+    for name, model in models.items():
+        _check_labels_fit(model, X, y)
+        clean, attacked = _accuracy(model, X, y, batch_size), _accuracy(model, X_adv, y, batch_size)
+        rows.append({"net": name, "acc_clean": clean, "acc_attacked": attacked,
+                     "rel_degradation": relative_degradation(clean, attacked)})
+    return pd.DataFrame(rows)
+
+
+def format_cell(clean: float, attacked: float, degradation: float) -> str:
+    """The paper's cell format from percentages: ``96.2 -> 73.7 (23.4%)``."""
+    return f"{clean:.1f} -> {attacked:.1f} ({degradation:.1f}%)"
+
+
+def compare_with_paper(table: pd.DataFrame) -> pd.DataFrame:
+    """Our Table 4 rows beside the paper's, all in percent.
+
+    ``table`` needs ``dataset, net, acc_clean, acc_attacked, rel_degradation``
+    (fractions). Returns ``dataset, net, ours, paper`` (formatted cells) and the numeric
+    columns ``acc_clean, paper_acc_clean, acc_attacked, paper_acc_attacked,
+    rel_degradation, paper_rel_degradation, delta_rel_degradation`` (points, ours -
+    paper). Rows without a published number (e.g. a dataset the paper lacks) get NaN.
+    """
+    from xcorr_lib.paper import table4
+
+    missing = {"dataset", "net", "acc_clean", "acc_attacked", "rel_degradation"} - set(table.columns)
+    if missing:
+        raise ValueError(f"table lacks columns {sorted(missing)}")
+    ours = table[["dataset", "net"]].copy()
+    for col in ("acc_clean", "acc_attacked", "rel_degradation"):
+        ours[col] = 100.0 * table[col].to_numpy(dtype=float)
+    out = ours.merge(table4(), on=["dataset", "net"], how="left")
+    out["delta_rel_degradation"] = out["rel_degradation"] - out["paper_rel_degradation"]
+    out["ours"] = [format_cell(*r) for r in out[["acc_clean", "acc_attacked", "rel_degradation"]].to_numpy()]
+    out["paper"] = [format_cell(*r) if np.isfinite(r).all() else "-" for r in
+                    out[["paper_acc_clean", "paper_acc_attacked", "paper_rel_degradation"]].to_numpy()]
+    cols = ["dataset", "net", "ours", "paper", "acc_clean", "paper_acc_clean", "acc_attacked",
+            "paper_acc_attacked", "rel_degradation", "paper_rel_degradation", "delta_rel_degradation"]
+    return out[cols]
+
+
+def paper_column_markdown(comparison: pd.DataFrame, dataset: str) -> str:
+    """Markdown table ``net | ours | paper`` of one dataset (for the README)."""
+    rows = comparison[comparison["dataset"] == dataset]
+    if rows.empty:
+        raise ValueError(f"no rows for dataset {dataset!r}; have {sorted(comparison['dataset'].unique())}")
+    lines = [f"| net | ours ({dataset}) | paper ({dataset}) |", "|---|---|---|"]
+    lines += [f"| {r.net} | {r.ours} | {r.paper} |" for r in rows.itertuples()]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- Table 3 link
+def fcn_to_cnn_scores(nets: Mapping[str, nn.Module], X_test: Any, dataset: str, *,
+                      setting: str = "original-code", n_probes: int = 10, probe_seed: int = 0,
+                      cnn: str = "CNN") -> pd.DataFrame:
+    """Table 3 computed on the spot: the score of every FCN against the CNN.
+
+    Uses notebook 02's building blocks (:mod:`xcorr_lib.experiments`): by default the
+    original code's setting (penalised argmax, FCN -> CNN only) on the first
+    ``n_probes`` = 10 original probes (uniform noise for Fashion-MNIST, test images
+    otherwise; noise seeded with ``probe_seed``). Returns ``dataset, net, setting, score, ...``.
+    """
+    from xcorr_lib import experiments
+    from xcorr_lib.probes import make_probe
+
+    if cnn not in nets:
+        raise ValueError(f"nets has no {cnn!r}; keys: {list(nets)}")
+    if setting not in experiments.DEFAULT_SETTINGS:
+        raise ValueError(f"setting={setting!r} is not valid; choose one of {list(experiments.DEFAULT_SETTINGS)}")
+    (chosen,) = experiments.resolve_settings({setting: experiments.DEFAULT_SETTINGS[setting]})
+    probe = make_probe(chosen.probe_kind(dataset), X_test, n=n_probes, seed=probe_seed)
+    acts = experiments.unit_activations(nets, probe)
+    table = experiments.cnn_vs_fcn_table(acts, [n for n in nets if n != cnn], chosen, cnn=cnn)
+    table.insert(0, "dataset", dataset)
+    return table
+
+
+def join_scores(degradation: pd.DataFrame, scores: pd.DataFrame, *,
+                score_col: str = "score") -> pd.DataFrame:
+    """Rows present in both tables, on (dataset, net): the FCNs of Table 4 with their score."""
+    for name, df, cols in (("degradation", degradation, ["dataset", "net", "rel_degradation"]),
+                           ("scores", scores, ["dataset", "net", score_col])):
+        if set(cols) - set(df.columns):
+            raise ValueError(f"{name} lacks columns {sorted(set(cols) - set(df.columns))}")
+    return degradation.merge(scores[["dataset", "net", score_col]], on=["dataset", "net"], how="inner")
+
+
+def relation_stats(joined: pd.DataFrame, *, x: str = "score", y: str = "rel_degradation",
+                   by: str = "dataset") -> pd.DataFrame:
+    """Spearman rho and Kendall tau of x vs y per group, with exact permutation p-values.
+
+    The paper's claim ("nets more aligned with the CNN degrade less") predicts a
+    NEGATIVE correlation. With n = 5 nets the smallest possible two-sided p-value is
+    2/120 = 0.017 (a perfect ranking); groups with fewer than 3 points get NaN.
+    """
+    from xcorr_lib.stats import permutation_test_rank, rank_correlation
+
+    rows = []
+    for group, df in joined.groupby(by, sort=False):
+        row: dict[str, Any] = {by: group, "n": len(df)}
+        for method in ("spearman", "kendall"):
+            ok = len(df) >= 3 and df[x].nunique() > 1 and df[y].nunique() > 1
+            if ok:
+                res = permutation_test_rank(df[x].to_numpy(float), df[y].to_numpy(float), method)
+                row[method], row[f"{method}_p"] = rank_correlation(df[x], df[y], method), res.pvalue
+            else:
+                row[method], row[f"{method}_p"] = float("nan"), float("nan")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- figures
+def plot_relation(joined: pd.DataFrame, *, x: str = "score", y: str = "rel_degradation",
+                  label: str = "net", hue: str = "dataset", ax=None, title: str | None = None):
+    """Scatter of score vs relative degradation (percent), one colour per dataset, labelled."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 4))
+    for i, (group, df) in enumerate(joined.groupby(hue, sort=False)):
+        color = f"C{i}"
+        ax.scatter(df[x], 100 * df[y], color=color, label=str(group))
+        for _, r in df.iterrows():
+            ax.annotate(str(r[label]), (r[x], 100 * r[y]), textcoords="offset points",
+                        xytext=(4, 3), fontsize=8, color=color)
+    ax.set_xlabel("correlation score FCN -> CNN (Table 3)")
+    ax.set_ylabel("relative accuracy degradation under attack (%)")
+    ax.set_title(title or "More aligned with the CNN = less degraded?")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return ax.figure
+
+
+def plot_attack_examples(X: Any, X_adv: Any, y: Any, pred_clean: Any, pred_adv: Any, *,
+                         class_names: Sequence[str] | None = None, n: int = 8,
+                         model_name: str = "CNN", index: Sequence[int] | None = None):
+    """Figure 1: test images (top row) and their attacked versions (bottom row).
+
+    Each panel is titled with ``model_name``'s prediction (red when wrong) and the true
+    class under the clean image. ``index`` picks the images (default: the first n).
+    """
+    import matplotlib.pyplot as plt
+
+    X, X_adv = np.asarray(X), np.asarray(X_adv)
+    y, pred_clean, pred_adv = (np.asarray(a) for a in (y, pred_clean, pred_adv))
+    if not (len(X) == len(X_adv) == len(y) == len(pred_clean) == len(pred_adv)):
+        raise ValueError("X, X_adv, y, pred_clean and pred_adv must have the same length")
+    index = list(range(min(n, len(X)))) if index is None else list(index)
+    names = list(class_names) if class_names is not None else [str(c) for c in range(int(y.max()) + 1)]
+    fig, axes = plt.subplots(2, len(index), figsize=(1.45 * len(index), 3.6), squeeze=False)
+    for col, i in enumerate(index):
+        for row, (img, pred) in enumerate(((X[i], pred_clean[i]), (X_adv[i], pred_adv[i]))):
+            ax = axes[row, col]
+            ax.imshow(img.reshape(28, 28) if img.size == 784 else img, cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(names[int(pred)], fontsize=7, color="black" if pred == y[i] else "red")
+            if row == 0:
+                ax.set_xlabel(f"true: {names[int(y[i])]}", fontsize=7)
+        axes[0, 0].set_ylabel("clean", fontsize=8)
+        axes[1, 0].set_ylabel("attacked", fontsize=8)
+    fig.suptitle(f"{model_name} predictions before (top) and after (bottom) the attack; "
+                 "red = wrong", fontsize=8)
+    fig.tight_layout()
+    return fig

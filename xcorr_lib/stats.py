@@ -1,0 +1,264 @@
+"""Statistics for the audit: intervals over seeds and resamples, rank-correlation tests,
+and the analytic null of the max-of-many correlation.
+
+- :func:`bootstrap_ci`: percentile bootstrap, seeded, for any statistic of paired samples;
+- :func:`permutation_test_rank`: permutation p-value of a Spearman or Kendall correlation
+  (exact over all n! pairings when n is small), through ``scipy.stats.permutation_test``;
+- :func:`t_interval` and :func:`summarize`: mean and Student-t interval over seeds;
+- :func:`expected_max_abs_corr`: E[max over K independent units of |Pearson r|] with M
+  probes under independence, the "max-of-many" bias of the paper's score.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable, Literal, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import integrate, stats
+
+RankMethod = Literal["spearman", "kendall"]
+Alternative = Literal["two-sided", "greater", "less"]
+_RANK_METHODS = ("spearman", "kendall")
+_ALTERNATIVES = ("two-sided", "greater", "less")
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate with a two-sided interval at ``level``.
+
+    ``n`` is the sample size; ``n_invalid`` counts bootstrap replicates whose statistic was
+    undefined (NaN, e.g. a rank correlation of a resample with one distinct value), which
+    are left out of the percentiles.
+    """
+
+    estimate: float
+    low: float
+    high: float
+    level: float
+    n: int
+    method: str
+    n_invalid: int = 0
+
+
+@dataclass(frozen=True)
+class PermutationResult:
+    """Rank correlation, its permutation p-value and how many pairings were used."""
+
+    statistic: float
+    pvalue: float
+    n_resamples: int
+    exact: bool
+
+
+def _check(value: str, name: str, valid: Sequence[str]) -> None:
+    if value not in valid:
+        raise ValueError(f"{name}={value!r} is not valid; choose one of {', '.join(map(repr, valid))}")
+
+
+def _vector(x: Any, name: str) -> np.ndarray:
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-d, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or Inf")
+    return arr
+
+
+def _check_level(level: float) -> None:
+    if not (0.0 < level < 1.0):
+        raise ValueError(f"level must be in (0, 1), got {level}")
+
+
+def rank_correlation(x: Any, y: Any, method: RankMethod = "spearman") -> float:
+    """Spearman rho or Kendall tau-b of two paired 1-d samples; NaN if one is constant."""
+    _check(method, "method", _RANK_METHODS)
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    fn = stats.spearmanr if method == "spearman" else stats.kendalltau
+    return float(fn(x, y).statistic)
+
+
+def bootstrap_ci(statistic: Callable[..., float], *samples: Any, n_boot: int = 2000,
+                 level: float = 0.95, seed: int = 0) -> Interval:
+    """Percentile bootstrap interval of ``statistic(*samples)``.
+
+    Parameters
+    ----------
+    statistic : callable
+        Takes the samples (1-d arrays of equal length n) and returns a float.
+    *samples : array-like (n,)
+        Paired samples: one resample draws n indices with replacement and applies them to
+        every sample together.
+    n_boot : int
+        Number of bootstrap replicates.
+    level : float
+        Coverage of the interval, e.g. 0.95.
+    seed : int
+        Seed of ``numpy.random.default_rng``; same seed, same interval.
+
+    Returns
+    -------
+    Interval with ``estimate = statistic(*samples)``.
+
+    Raises
+    ------
+    ValueError
+        No samples, unequal lengths, n < 2, a NaN estimate, or fewer than half of the
+        replicates defined.
+    """
+    _check_level(level)
+    if not samples:
+        raise ValueError("bootstrap_ci needs at least one sample")
+    arrs = [_vector(s, f"sample {i}") for i, s in enumerate(samples)]
+    n = arrs[0].shape[0]
+    if any(a.shape[0] != n for a in arrs):
+        raise ValueError(f"samples must have equal lengths, got {[a.shape[0] for a in arrs]}")
+    if n < 2:
+        raise ValueError(f"bootstrap needs at least 2 observations, got {n}")
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    estimate = float(statistic(*arrs))
+    if not np.isfinite(estimate):
+        raise ValueError("the statistic is undefined (NaN) on the full sample")
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(n_boot, n))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reps = np.array([statistic(*(a[i] for a in arrs)) for i in idx], dtype=float)
+    ok = np.isfinite(reps)
+    if ok.sum() < n_boot / 2:
+        raise ValueError(f"only {int(ok.sum())} of {n_boot} bootstrap replicates are defined; "
+                         "the sample is too small or too degenerate for a bootstrap interval")
+    alpha = (1.0 - level) / 2.0
+    low, high = np.quantile(reps[ok], [alpha, 1.0 - alpha])
+    return Interval(estimate, float(low), float(high), level, n, "percentile bootstrap",
+                    int(n_boot - ok.sum()))
+
+
+def permutation_test_rank(x: Any, y: Any, method: RankMethod = "spearman", *,
+                          alternative: Alternative = "two-sided", n_resamples: int = 9999,
+                          seed: int = 0) -> PermutationResult:
+    """Permutation test of no association between paired samples x and y.
+
+    The null distribution comes from re-pairing x with permutations of y; when n! is at
+    most ``n_resamples`` every permutation is used (exact test), otherwise a seeded
+    random sample of them.
+
+    Parameters
+    ----------
+    x, y : array-like (n,)
+        Paired observations, n >= 3, neither constant.
+    method : {"spearman", "kendall"}
+    alternative : {"two-sided", "greater", "less"}
+    n_resamples : int
+    seed : int
+
+    Returns
+    -------
+    PermutationResult(statistic, pvalue, n_resamples, exact).
+    """
+    _check(method, "method", _RANK_METHODS)
+    _check(alternative, "alternative", _ALTERNATIVES)
+    x, y = _vector(x, "x"), _vector(y, "y")
+    if x.shape != y.shape:
+        raise ValueError(f"x and y must have the same length, got {x.shape[0]} and {y.shape[0]}")
+    if x.shape[0] < 3:
+        raise ValueError(f"a rank-correlation test needs at least 3 pairs, got {x.shape[0]}")
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        raise ValueError("x or y is constant; its rank correlation is undefined")
+    # one sample (y) permuted against fixed x: n! distinct pairings
+    res = stats.permutation_test(
+        (y,), lambda b: rank_correlation(x, b, method), permutation_type="pairings",
+        vectorized=False, n_resamples=n_resamples, alternative=alternative,
+        random_state=np.random.default_rng(seed))
+    exact = math.factorial(x.shape[0]) <= n_resamples
+    n_used = math.factorial(x.shape[0]) if exact else n_resamples
+    return PermutationResult(float(res.statistic), float(res.pvalue), n_used, exact)
+
+
+def t_interval(values: Any, level: float = 0.95) -> Interval:
+    """Mean and Student-t interval ``mean +- t_{n-1} * sd / sqrt(n)`` (e.g. over seeds).
+
+    Raises ValueError for fewer than 2 values or NaN/Inf.
+    """
+    _check_level(level)
+    v = _vector(values, "values")
+    n = v.shape[0]
+    if n < 2:
+        raise ValueError(f"a t-interval needs at least 2 values, got {n}")
+    mean = float(v.mean())
+    half = float(stats.t.ppf(0.5 + level / 2.0, n - 1) * v.std(ddof=1) / math.sqrt(n))
+    return Interval(mean, mean - half, mean + half, level, n, "t")
+
+
+def summarize(df: pd.DataFrame, by: Sequence[str], value: str = "value",
+              level: float = 0.95) -> pd.DataFrame:
+    """Mean, sd and t-interval of ``df[value]`` within each group of ``by`` columns.
+
+    Returns a DataFrame with the ``by`` columns and ``n, mean, sd, ci_low, ci_high``.
+    """
+    rows = []
+    for key, grp in df.groupby(list(by), sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        iv = t_interval(grp[value].to_numpy(), level)
+        rows.append({**dict(zip(by, key)), "n": iv.n, "mean": iv.estimate,
+                     "sd": float(grp[value].std(ddof=1)), "ci_low": iv.low, "ci_high": iv.high})
+    return pd.DataFrame(rows)
+
+
+def abs_corr_cdf(t: Any, M: int) -> np.ndarray:
+    """P(|r| <= t) for the Pearson r of M independent Gaussian pairs.
+
+    Under independence r^2 ~ Beta(1/2, (M-2)/2) (equivalently r sqrt((M-2)/(1-r^2)) ~ t
+    with M-2 degrees of freedom; the density of r is proportional to (1-r^2)^((M-4)/2)).
+    """
+    _check_m(M)
+    t = np.clip(np.asarray(t, dtype=float), 0.0, 1.0)
+    return stats.beta.cdf(t**2, 0.5, (M - 2) / 2.0)
+
+
+def _check_m(M: int) -> None:
+    if int(M) != M or M < 3:
+        raise ValueError(f"M (number of probes) must be an integer >= 3, got {M!r}")
+
+
+def expected_max_abs_corr(M: int, K: int) -> float:
+    """E[max_k |r_k|] over K independent candidates, each r_k a Pearson r over M probes.
+
+    This is what the paper's per-unit score max_v |rho(a_u, a_v)| is expected to be when
+    the unit u is unrelated to all K candidate units v (independent Gaussian activations):
+    ``E = integral_0^1 (1 - F(t)^K) dt`` with F the CDF of |r| (:func:`abs_corr_cdf`).
+    Real units are correlated with each other and not Gaussian, so this is the value for
+    K *effective* candidates.
+
+    Parameters
+    ----------
+    M : int >= 3
+        Number of probes.
+    K : int >= 1
+        Number of candidate units.
+
+    Returns
+    -------
+    float in (0, 1). E.g. M=10 probes: 0.27 for K=1, 0.88 for K=1000, 0.93 for K=7008.
+    """
+    _check_m(M)
+    if int(K) != K or K < 1:
+        raise ValueError(f"K (number of candidates) must be an integer >= 1, got {K!r}")
+    b = (M - 2) / 2.0
+
+    def survival(t: float) -> float:  # 1 - F(t)^K, accurate when F^K is near 1
+        logf = stats.beta.logcdf(t * t, 0.5, b)
+        return float(-np.expm1(K * logf))
+
+    # break points where F^K crosses 1%, 50% and 99%: the integrand's steep part
+    qs = [0.01, 0.5, 0.99]
+    pts = [math.sqrt(stats.beta.isf(-math.expm1(math.log(q) / K), 0.5, b)) for q in qs]
+    val, _ = integrate.quad(survival, 0.0, 1.0, points=sorted(set(pts)), limit=200,
+                            epsabs=1e-10, epsrel=1e-8)
+    return float(val)
