@@ -16,6 +16,8 @@ from torch import nn
 from xcorr_lib import cli
 from xcorr_lib.data import load_dataset
 
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.*:FutureWarning")
+
 
 class TinyMLP(nn.Module):
     """(N, 1, 28, 28) -> 10 logits through two hidden layers."""
@@ -243,3 +245,41 @@ def test_parse_modules_and_list_models(capsys) -> None:
     assert cli.main(["list-models"]) == 0
     text = capsys.readouterr().out
     assert "layer4*" in text and "features.transition3*" in text and "efficientnet_b4" in text
+
+
+class _Net(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(4, 8)
+        self.act = nn.ReLU()
+        self.block = nn.Sequential(nn.Linear(8, 6), nn.ReLU())
+        self.fc2 = nn.Linear(6, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.block(self.act(self.fc1(x))))
+
+
+@pytest.mark.parametrize("how", ["script", "trace"])
+def test_script_taps_give_the_eager_outputs(how: str, tmp_path) -> None:
+    torch.manual_seed(0)
+    eager = _Net().eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        compiled = torch.jit.script(eager) if how == "script" else torch.jit.trace(eager, torch.rand(2, 4))
+    compiled.save(str(tmp_path / "m.pt"))
+    names = ["act", "block.1", "block", "fc1"]  # two ReLUs share one compiled class
+    wrapped = cli.tap_script_modules(torch.jit.load(str(tmp_path / "m.pt")), names)
+    got: dict[str, torch.Tensor] = {}
+    for n in names:
+        wrapped.get_submodule(n).register_forward_hook(lambda _m, _i, o, n=n: got.__setitem__(n, o))
+    want: dict[str, torch.Tensor] = {}
+    for n in names:
+        eager.get_submodule(n).register_forward_hook(lambda _m, _i, o, n=n: want.__setitem__(n, o))
+    for batch in (5, 3):  # repeated calls (TorchScript's profiling executor re-optimises)
+        x = torch.rand(batch, 4)
+        with torch.no_grad():
+            assert torch.allclose(wrapped(x), eager(x))
+        for n in names:
+            assert torch.allclose(got[n], want[n]), n
+    with pytest.raises(ValueError, match="fc1, act, block"):
+        cli.tap_script_modules(torch.jit.load(str(tmp_path / "m.pt")), ["nope"])

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from xcorr_lib.correlation import CorrelationResult, neuron_correlation, select_units
 
-SETTINGS = settings(max_examples=30, deadline=None)
+SETTINGS = settings(max_examples=50, deadline=None)
 
 
 # ----------------------------------------------------------------------------- oracle

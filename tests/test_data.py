@@ -298,7 +298,8 @@ def _write_images(folder: Path, names: list[str], size=(40, 30)) -> None:
 def test_probe_images_real(shared_data):
     imgs, info = load_probe_images(shared_data / "imagenet-samples", n=4, seed=1)
     assert imgs.shape == (4, 3, 224, 224) and str(imgs.dtype) == "torch.float32"
-    assert list(info.columns[:2]) == ["file", "path"] and {"class_index", "name", "synset"} <= set(info.columns)
+    assert list(info.columns[:2]) == ["file", "path"]
+    assert {"class_index", "name", "synset"} <= set(info.columns)
     assert info["class_index"].between(0, 999).all() and (info["class_index"] % 10 == 0).all()
     again, info2 = load_probe_images(shared_data / "imagenet-samples", n=4, seed=1,
                                      weights="ResNet18_Weights.IMAGENET1K_V1")
@@ -353,3 +354,92 @@ def test_probe_images_errors(tmp_path):
     sizes = iter([(3, 4, 4), (3, 5, 5)])
     with pytest.raises(ValueError, match="different shapes"):
         load_probe_images(good, transform=lambda im: torch.zeros(next(sizes)))
+
+
+# ---------------------------------------------------------------- Afro-MNIST (.npy)
+
+def _afro_synthetic(root: Path, monkeypatch, labels: np.ndarray, subdir: bool = False) -> Path:
+    """Write Ethiopic-like .npy files (float64 0..255, (N, 784)) and register a spec without
+    digests (the real spec's sha256 would reject synthetic files)."""
+    n = len(labels)
+    rng = np.random.default_rng(0)
+    folder = root / "afro-mnist" / ("Ethiopic" if subdir else "")
+    folder.mkdir(parents=True)
+    X = rng.integers(0, 256, (n, 784)).astype(np.float64)
+    np.save(folder / "Ethiopic_MNIST_X_test.npy", X)
+    np.save(folder / "Ethiopic_MNIST_y_test.npy", labels)
+    real = sources.afro_spec("ethiopic")
+    files = {s: tuple(FileSpec(fs.filename, fs.urls) for fs in real.files[s]) for s in real.files}
+    spec = DatasetSpec("afro-mnist", "afro-mnist", "npy", files=files)
+    monkeypatch.setattr(sources, "afro_spec", lambda script: spec)
+    return folder
+
+
+@pytest.mark.parametrize("subdir", [False, True])
+def test_afro_npy_labels_1_to_10_mapped(isolated, monkeypatch, subdir):
+    labels = np.tile(np.arange(1, 11, dtype=np.int32), 3)
+    folder = _afro_synthetic(isolated, monkeypatch, labels, subdir=subdir)
+    X, y = load_dataset("afro-mnist", "test", root=isolated, download=False)
+    raw = np.load(folder / "Ethiopic_MNIST_X_test.npy")
+    assert X.shape == (30, 28, 28) and X.dtype == np.float32
+    np.testing.assert_array_equal(X, (raw.astype(np.float32) / np.float32(255)).reshape(-1, 28, 28))
+    np.testing.assert_array_equal(y, labels - 1)
+
+
+def test_afro_npy_labels_0_to_9_kept_and_bad_rejected(isolated, monkeypatch):
+    labels = np.tile(np.arange(10, dtype=np.int64), 2)
+    folder = _afro_synthetic(isolated, monkeypatch, labels)
+    _, y = load_dataset("afro-mnist", "test", root=isolated, download=False)
+    np.testing.assert_array_equal(y, labels)
+    np.save(folder / "Ethiopic_MNIST_y_test.npy", np.arange(20) % 11)  # 0..10: ambiguous
+    with pytest.raises(DataIntegrityError, match="Ethiopic_MNIST_y_test.npy"):
+        load_dataset("afro-mnist", "test", root=isolated, download=False)
+
+
+def test_afro_truncated_and_real_spec_size_check(isolated, monkeypatch):
+    real_afro_spec = sources.afro_spec
+    folder = _afro_synthetic(isolated, monkeypatch, np.arange(1, 11))
+    xf = folder / "Ethiopic_MNIST_X_test.npy"
+    xf.write_bytes(xf.read_bytes()[:-8])
+    with pytest.raises(DataIntegrityError, match="truncated") as info:
+        load_dataset("afro-mnist", "test", root=isolated, download=False)
+    assert xf.name in str(info.value)
+    monkeypatch.setattr(sources, "afro_spec", real_afro_spec)  # known size and sha256
+    with pytest.raises(ChecksumMismatchError, match="expected 62720128"):
+        load_dataset("afro-mnist", "test", root=isolated, download=False)
+
+
+# ---------------------------------------------------------------- regenerated Afro-style digits
+
+def test_regenerated_afro_nko():
+    from xcorr_lib.data import regenerate_afro_mnist
+    from xcorr_lib.data.afro_synth import render_exemplars
+
+    X, y = regenerate_afro_mnist("nko", n_per_class=30, seed=3)
+    assert X.shape == (300, 28, 28) and X.dtype == np.float32 and y.dtype == np.int64
+    assert X.min() >= 0.0 and X.max() <= 1.0
+    np.testing.assert_array_equal(np.bincount(y), np.full(10, 30))
+    again, _ = regenerate_afro_mnist("nko", n_per_class=30, seed=3)
+    np.testing.assert_array_equal(X, again)
+    assert not np.array_equal(X, regenerate_afro_mnist("nko", n_per_class=30, seed=4)[0])
+    # deformed samples still look most like their own numeral (chance would be 0.1)
+    ex = render_exemplars("nko").reshape(10, -1)
+
+    def z(a):
+        a = a - a.mean(1, keepdims=True)
+        return a / np.linalg.norm(a, axis=1, keepdims=True)
+
+    accuracy = ((z(X.reshape(len(X), -1)) @ z(ex).T).argmax(1) == y).mean()
+    assert accuracy > 0.5
+
+
+def test_regenerated_afro_rejects_font_without_glyphs():
+    import matplotlib
+
+    from xcorr_lib.data.afro_synth import render_exemplars
+
+    dejavu = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+    with pytest.raises(ValueError, match="no glyph"):
+        render_exemplars("ethiopic", font=dejavu)
+    with pytest.raises(ValueError, match="script"):
+        render_exemplars("latin")

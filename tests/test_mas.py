@@ -41,6 +41,15 @@ def _all_hooks(model: nn.Module) -> int:
     return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Tiny matrices: one thread avoids oversubscription on the shared 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def digits() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     X, y = load_digits(return_X_y=True)
@@ -115,7 +124,8 @@ def test_learned_rotations_stay_orthogonal_and_models_are_restored(digits: tuple
                     batch_size=32, lr=5e-2, seed=3, progress=False)
     for Q in res.rotations.values():
         torch.testing.assert_close(Q.T @ Q, torch.eye(Q.shape[0]), atol=1e-4, rtol=0)
-    assert not torch.allclose(res.rotations["A"], random_orthogonal(32, torch.Generator().manual_seed(3)))
+    start = random_orthogonal(32, torch.Generator().manual_seed(3))
+    assert not torch.allclose(res.rotations["A"], start)  # it did learn
     assert A.training and all(p.requires_grad for p in A.parameters())
     assert torch.equal(A[0].weight, before)
     assert _all_hooks(A) == 0 and _all_hooks(B) == 0
@@ -173,7 +183,7 @@ def test_iia_matches_brute_force_oracle(digits: tuple, nets: dict) -> None:
 def test_swap_subspace_properties(n: int, d_frac: float, batch: int, seed: int) -> None:
     gen = torch.Generator().manual_seed(seed)
     d = max(1, round(d_frac * n))
-    Q = random_orthogonal(n, gen).double()
+    Q = torch.linalg.qr(torch.randn(n, n, generator=gen, dtype=torch.float64))[0]
     h = torch.randn(batch, n, generator=gen, dtype=torch.float64)
     h_src = torch.randn(batch, n, generator=gen, dtype=torch.float64)
     z_src = (h_src @ Q.T)[:, :d]
@@ -186,6 +196,8 @@ def test_swap_subspace_properties(n: int, d_frac: float, batch: int, seed: int) 
     # swapping in a state's own coordinates changes nothing; full width gives the source
     torch.testing.assert_close(swap_subspace(h, (h @ Q.T)[:, :d], Q), h)
     torch.testing.assert_close(swap_subspace(h, h_src @ Q.T, Q), h_src)
+    R = random_orthogonal(n, gen)
+    torch.testing.assert_close(R.T @ R, torch.eye(n), atol=1e-6, rtol=0)
 
 
 @settings(max_examples=30, deadline=None)
@@ -269,7 +281,7 @@ def test_errors(digits: tuple, nets: dict) -> None:
         train_mas({"A": A}, {"A": "fc9"}, Xtr, ytr, d=2, steps=1, progress=False)
     with pytest.raises(ValueError, match="X and y do not match"):
         train_mas({"A": A}, {"A": LAYER}, Xtr, ytr[:-1], d=2, steps=1, progress=False)
-    with pytest.raises(ValueError, match="same keys"):
+    with pytest.raises(ValueError, match="need the same"):
         train_mas({"A": A}, {"B": LAYER}, Xtr, ytr, d=2, steps=1, progress=False)
     with pytest.raises(ValueError, match=r"counterfactual='label'.*\['true', 'source'\]"):
         train_mas({"A": A}, {"A": LAYER}, Xtr, ytr, d=2, steps=1,
@@ -287,3 +299,116 @@ def test_errors(digits: tuple, nets: dict) -> None:
         stitch(A, "nope", B, LAYER, Xtr, ytr, Xte, yte, steps=1, progress=False)
     with frozen([A]):
         assert not A.training
+
+
+def test_tables_match_single_calls(digits: tuple, nets: dict) -> None:
+    from xcorr_lib.mas import iia_table
+    from xcorr_lib.stitching import stitch_table
+
+    Xtr, ytr, Xte, yte = digits
+    models = {"A": nets["A"], "U": nets["U"]}
+    layers = {"A": LAYER, "U": LAYER}
+    res = train_mas(models, layers, Xtr, ytr, d=3, steps=5, batch_size=16, progress=False)
+    table = iia_table(res, Xte, yte, n_pairs=100, seed=2)
+    assert list(zip(table.source, table.target)) == [("A", "A"), ("A", "U"), ("U", "A"), ("U", "U")]
+    assert table.iia.tolist() == [iia(res, s, t, Xte, yte, n_pairs=100, seed=2)
+                                  for s, t in zip(table.source, table.target)]
+    st_tab = stitch_table(models, layers, Xtr, ytr, Xte, yte, steps=3, batch_size=8,
+                          progress=False)
+    assert list(zip(st_tab.source, st_tab.target)) == [("A", "U"), ("U", "A")]
+    assert st_tab.stitch_acc.iloc[0] == stitch(nets["A"], LAYER, nets["U"], LAYER, Xtr, ytr,
+                                               Xte, yte, steps=3, batch_size=8, progress=False)
+    assert st_tab.stitch_acc.between(0, 1).all()
+
+
+# --- notebook 06 building blocks (synthetic tables) -----------------------------------------
+
+def _synthetic_tables() -> tuple:
+    import pandas as pd
+
+    names = ["N1", "N2", "N3", "CNN"]
+    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+    rng = np.random.default_rng(0)
+    iia_df = pd.DataFrame([{"source": s, "target": t, "d": d, "iia": rng.uniform()}
+                           for d in (2, 8) for s in names for t in names])
+    st_df = pd.DataFrame([{"source": s, "target": t, "stitch_acc": rng.uniform()}
+                          for s in names for t in names if s != t])
+    meas = pd.DataFrame([{"model_a": a, "model_b": b, "neuron_corr": rng.uniform(),
+                          "neuron_corr_layer": rng.uniform(), "linear_cka_layer": rng.uniform()}
+                         for a, b in pairs])
+    layers = {n: f"layer_{n}" for n in names}
+    return names, pairs, iia_df, st_df, meas, layers
+
+
+def test_mas_comparison_rows_and_columns() -> None:
+    from xcorr_lib.stitching import mas_comparison
+
+    names, pairs, iia_df, st_df, meas, layers = _synthetic_tables()
+    table = mas_comparison(iia_df, st_df, meas, layers, pairs)
+    assert len(table) == 2 * len(pairs)
+    row = table[(table.model_a == "N2") & (table.model_b == "CNN") & (table.subspace_dim == 8)].iloc[0]
+    look = iia_df.set_index(["source", "target", "d"]).iia
+    assert row.iia_a_to_b == look[("N2", "CNN", 8)] and row.iia_b_to_a == look[("CNN", "N2", 8)]
+    assert row.iia_b_to_b == look[("CNN", "CNN", 8)]
+    assert row.iia_mean == pytest.approx((row.iia_a_to_b + row.iia_b_to_a) / 2)
+    acc = st_df.set_index(["source", "target"]).stitch_acc
+    assert row.stitch_acc == pytest.approx((acc[("N2", "CNN")] + acc[("CNN", "N2")]) / 2)
+    assert row.layer_a == "layer_N2" and row.neuron_corr == meas.neuron_corr.iloc[4]
+
+
+def test_rankings_gaps_and_attack_agreement() -> None:
+    from scipy import stats
+
+    from xcorr_lib.stitching import attack_agreement, mas_comparison, rank_gaps, tidy_measures
+
+    names, pairs, iia_df, st_df, meas, layers = _synthetic_tables()
+    table = mas_comparison(iia_df, st_df, meas, layers, pairs)
+    tidy = tidy_measures(table, 8)
+    assert len(tidy) == len(pairs) * 5 and set(tidy.measure) >= {"iia_mean", "neuron_corr"}
+    gaps = rank_gaps(table, 8)
+    t8 = table[table.subspace_dim == 8].reset_index(drop=True)
+    best = t8.iia_mean.idxmax()
+    assert gaps.set_index("pair").loc[f"{t8.model_a[best]}-{t8.model_b[best]}", "rank_iia_mean"] == 1
+    assert list(gaps.gap.abs()) == sorted(gaps.gap.abs(), reverse=True)
+    deg = {"N1": 0.3, "N2": 0.1, "N3": 0.2}
+    out = attack_agreement(table, deg, 8).set_index("measure")
+    cnn_rows = t8[t8.model_b == "CNN"].set_index("model_a")
+    want = stats.kendalltau(cnn_rows.loc[["N1", "N2", "N3"], "neuron_corr"], [0.3, 0.1, 0.2]).statistic
+    assert out.loc["neuron_corr", "kendall_tau"] == pytest.approx(want)
+    assert out.n_nets.eq(3).all()
+    assert np.isnan(attack_agreement(table, {"N1": 0.3}, 8).kendall_tau).all()
+
+
+def test_load_attack_degradation(tmp_path) -> None:
+    import pandas as pd
+
+    from xcorr_lib import provenance
+    from xcorr_lib.stitching import load_attack_degradation
+
+    deg, reason = load_attack_degradation("fashion-mnist", "smoke")
+    assert deg is None and "not found" in reason
+    df = pd.DataFrame({"dataset": ["fashion-mnist", "fashion-mnist", "mnist"], "net": ["Net1", "CNN", "Net1"],
+                       "acc_clean": [0.8, 0.9, 0.9], "acc_attacked": [0.4, 0.6, 0.5],
+                       "rel_degradation": [0.5, 1 / 3, 0.44]})
+    provenance.save_table(df, "table4_attack", notebook="03_transfer_attack", profile="paper")
+    deg, reason = load_attack_degradation("fashion-mnist", "smoke")
+    assert deg is None and "'paper'" in reason
+    deg, reason = load_attack_degradation("fashion-mnist", "paper")
+    assert reason == "" and deg == {"Net1": 0.5, "CNN": pytest.approx(1 / 3)}
+    assert load_attack_degradation("kmnist", "paper")[0] is None
+
+
+def test_plot_mas_draws_the_three_panels() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from xcorr_lib.stitching import mas_comparison, plot_mas
+
+    names, pairs, iia_df, st_df, meas, layers = _synthetic_tables()
+    table = mas_comparison(iia_df, st_df, meas, layers, pairs)
+    fig = plot_mas(iia_df, st_df, table)
+    assert len(fig.axes) == 4  # three panels and a colour bar
+    assert len(fig.axes[2].lines) == len(pairs) + 1
+    plt.close(fig)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -102,6 +103,17 @@ def test_real_notebooks_accept_their_profile_parameters(path: Path) -> None:
         params = pipeline.load_profile(profile, REAL_NOTEBOOKS / "profiles").get(path.stem, {})
         unknown = sorted(set(params) - set(defined))
         assert not unknown, f"{profile}.yaml sets {unknown} not in {path.name}'s parameters cell"
+
+
+def test_package_imports_from_any_folder(tmp_path: Path) -> None:
+    # Kernels run in notebooks/ or results/notebooks/, not the project root. An editable
+    # install made before xcorr_lib/__init__.py existed imports as a namespace package
+    # there, and `from xcorr_lib import neuron_correlation` fails in every notebook.
+    run = subprocess.run([sys.executable, "-c", "import xcorr_lib; print(xcorr_lib.__file__)"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and run.stdout.strip().endswith("__init__.py"), (
+        f"xcorr_lib is not a regular package outside the project ({run.stdout.strip()}); "
+        "reinstall it: .venv/bin/pip install --no-deps -e .")
 
 
 # ------------------------------------------------------------- configuration errors

@@ -18,8 +18,9 @@ from scipy import stats
 from torch import nn
 
 from xcorr_lib import paper
-from xcorr_lib.robustness import (CLASS_NAMES, compare_with_paper, evaluate_attack, format_cell,
-                                  join_scores, paper_column_markdown, plot_attack_examples,
+from xcorr_lib.robustness import (CLASS_NAMES, compare_with_paper, evaluate_attack, evaluate_variants,
+                                  example_panel, format_cell,
+                                  join_scores, load_table3_scores, paper_column_markdown, plot_attack_examples,
                                   plot_relation, relation_stats, relative_degradation)
 
 
@@ -99,6 +100,22 @@ def test_relation_stats_perfect_and_degenerate():
     assert np.isnan(relation_stats(df.iloc[:2]).iloc[0].kendall)
 
 
+def test_load_table3_scores_only_matching_rows(tmp_path):
+    common = {"protocol": "original", "n_train": 6000, "n_test": 1000, "seed": 0, "n_probes": 10}
+    rows = [{"dataset": "fashion-mnist", "net": f"Net{i}", "setting": s, "net4": v, "score": i / 10, **common}
+            for i in range(1, 6) for s in ("original-code", "paper-text") for v in ("paper", "original")]
+    rows.append({**rows[0], "n_train": 52500, "score": 0.99})
+    path = tmp_path / "t3.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    got = load_table3_scores(path, dataset="fashion-mnist", protocol="original", n_train=6000,
+                             n_test=1000, seed=0)
+    assert list(got.net) == [f"Net{i}" for i in range(1, 6)] and list(got.score) == [0.1, 0.2, 0.3, 0.4, 0.5]
+    assert load_table3_scores(path, dataset="mnist", protocol="original", n_train=6000, n_test=1000,
+                              seed=0) is None
+    assert load_table3_scores(tmp_path / "missing.csv", dataset="fashion-mnist", protocol="original",
+                              n_train=6000, n_test=1000, seed=0) is None
+
+
 def test_join_scores_keeps_common_rows():
     deg = paper_as_ours("mnist")
     scores = paper.table3().rename(columns={"paper_score": "score"})
@@ -141,13 +158,17 @@ def test_figures():
     rng = np.random.default_rng(0)
     X = rng.random((5, 28, 28), dtype=np.float32)
     y = np.array([0, 1, 2, 3, 4])
-    fig = plot_attack_examples(X, X[::-1].copy(), y, y, np.array([0, 1, 9, 9, 4]),
-                               class_names=CLASS_NAMES["fashion-mnist"], n=4)
-    axes = np.array(fig.axes).reshape(2, 4)
-    assert [a.get_title() for a in axes[1]] == ["T-shirt/top", "Trouser", "Ankle boot", "Ankle boot"]
+    panel = {"name": "fashion-mnist", "X": X, "X_adv": X[::-1].copy(), "y": y, "pred_clean": y,
+             "pred_adv": np.array([0, 1, 9, 9, 4]), "class_names": CLASS_NAMES["fashion-mnist"]}
+    fig = plot_attack_examples([panel, {**panel, "name": "mnist", "class_names": None}], n=6)
+    axes = np.array(fig.axes).reshape(4, 6)
+    assert [a.get_title() for a in axes[1, :4]] == ["T-shirt/top", "Trouser", "Ankle boot", "Ankle boot"]
     assert axes[1, 2].title.get_color() == "red" and axes[1, 0].title.get_color() == "black"
+    assert axes[3, 2].get_title() == "9" and not axes[0, 5].axison  # 5 images, 6 columns
     with pytest.raises(ValueError, match="same length"):
-        plot_attack_examples(X, X, y[:3], y, y)
+        plot_attack_examples([{**panel, "y": y[:3]}])
+    with pytest.raises(ValueError, match="empty"):
+        plot_attack_examples([])
     df = paper_as_ours("mnist").merge(paper.table3().rename(columns={"paper_score": "score"}))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -155,3 +176,23 @@ def test_figures():
     assert len(fig2.axes[0].collections) == 1 and len(fig2.axes[0].texts) == 5
     import matplotlib.pyplot as plt
     plt.close("all")
+
+
+@pytest.mark.filterwarnings("ignore:clean accuracy is 0")
+def test_evaluate_variants_and_example_panel():
+    torch.manual_seed(0)
+    lin = lambda: nn.Sequential(nn.Flatten(), nn.Linear(784, 10))  # noqa: E731
+    nets = {"paper": {"Net1": lin(), "Net4": lin(), "CNN": lin()}, "original": {"Net1": lin(), "Net4": lin()}}
+    rng = np.random.default_rng(0)
+    X = rng.random((20, 28, 28), dtype=np.float32)
+    y = rng.integers(0, 10, 20)
+    table = evaluate_variants(nets, "paper", X, X[::-1].copy(), y)
+    assert list(zip(table.net4, table.net)) == [("paper", "Net1"), ("paper", "Net4"), ("paper", "CNN"),
+                                                 ("original", "Net4")]
+    with pytest.raises(ValueError, match="net4"):
+        evaluate_variants(nets, "other", X, X, y)
+    panel = example_panel("fashion-mnist", nets["paper"]["CNN"], X, X, y, n=4)
+    assert panel["X"].shape == (4, 28, 28) and panel["class_names"] == CLASS_NAMES["fashion-mnist"]
+    with torch.no_grad():
+        expected = nets["paper"]["CNN"](torch.as_tensor(X[:4])).argmax(1).numpy()
+    np.testing.assert_array_equal(panel["pred_clean"], expected)

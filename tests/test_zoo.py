@@ -6,11 +6,11 @@ import hashlib
 import io
 import urllib.error
 import urllib.request
-import warnings
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
-from torch import nn
 
 from xcorr_lib import zoo
 
@@ -49,17 +49,25 @@ def test_every_stage_exists_in_the_built_model(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["resnet18", "densenet121", "efficientnet_b0"])
-def test_stage_units_matches_a_real_forward(name: str) -> None:
+def test_stage_units_and_truncate_match_a_full_forward(name: str) -> None:
     model = zoo.load_model(name, weights=None)
     modules = dict(model.named_modules())
-    seen: dict[str, tuple[int, ...]] = {}
+    seen: dict[str, torch.Tensor] = {}
     for stage in zoo.MODELS[name].stages:
-        modules[stage].register_forward_hook(
-            lambda _m, _i, out, s=stage: seen.__setitem__(s, tuple(out.shape[1:])))
+        modules[stage].register_forward_hook(lambda _m, _i, out, s=stage: seen.__setitem__(s, out))
+    x = torch.rand(2, 3, 64, 64)
     with torch.no_grad():
-        model(torch.rand(2, 3, 64, 64))
-    for stage in zoo.MODELS[name].stages:
-        assert zoo.stage_units(name, stage, input_size=64) == seen[stage]
+        model(x)
+        for stage in zoo.MODELS[name].stages:
+            assert zoo.stage_units(name, stage, input_size=64) == tuple(seen[stage].shape[1:])
+        reference = dict(seen)  # the hooks stay on and would overwrite `seen`
+        entry = zoo.MODELS[name]
+        for stage in {entry.stages[0], entry.paper_stage, entry.stages[-1]}:
+            part = zoo.truncate(model, stage)
+            assert stage in dict(part.named_modules())
+            assert torch.equal(part(x), reference[stage]), stage
+    with pytest.raises(ValueError, match="cannot truncate"):
+        zoo.truncate(model, "a.b.c")
 
 
 def test_channel_zero_of_resnet_layer4_gives_the_originals_49_units() -> None:
@@ -161,39 +169,61 @@ def test_fetch_checks_the_hash_prefix(tmp_path, monkeypatch) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == [good.name]
 
 
-class _Net(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(4, 8)
-        self.act = nn.ReLU()
-        self.block = nn.Sequential(nn.Linear(8, 6), nn.ReLU())
-        self.fc2 = nn.Linear(6, 3)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.block(self.act(self.fc1(x))))
+def _brute_symmetric(a: np.ndarray, b: np.ndarray) -> float:
+    """One depth per model: mean over units of the best |r|, both ways, constant units -> 0."""
+    def side(x: np.ndarray, y: np.ndarray) -> float:
+        best = []
+        for u in range(x.shape[1]):
+            rs = [0.0 if min(x[:, u].std(), y[:, v].std()) == 0 else abs(np.corrcoef(x[:, u], y[:, v])[0, 1])
+                  for v in range(y.shape[1])]
+            best.append(max(rs))
+        return float(np.mean(best))
+    return 0.5 * (side(a, b) + side(b, a))
 
 
-@pytest.mark.parametrize("how", ["script", "trace"])
-def test_script_taps_give_the_eager_outputs(how: str, tmp_path) -> None:
+def test_partial_correlation_table_matches_hooks_and_brute_force() -> None:
     torch.manual_seed(0)
-    eager = _Net().eval()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        compiled = torch.jit.script(eager) if how == "script" else torch.jit.trace(eager, torch.rand(2, 4))
-    compiled.save(str(tmp_path / "m.pt"))
-    names = ["act", "block.1", "block", "fc1"]  # two ReLUs share one compiled class
-    wrapped = zoo.tap_script_modules(torch.jit.load(str(tmp_path / "m.pt")), names)
-    got: dict[str, torch.Tensor] = {}
-    for n in names:
-        wrapped.get_submodule(n).register_forward_hook(lambda _m, _i, o, n=n: got.__setitem__(n, o))
-    want: dict[str, torch.Tensor] = {}
-    for n in names:
-        eager.get_submodule(n).register_forward_hook(lambda _m, _i, o, n=n: want.__setitem__(n, o))
-    for batch in (5, 3):  # repeated calls (TorchScript's profiling executor re-optimises)
-        x = torch.rand(batch, 4)
+    images = torch.rand(6, 3, 96, 96)
+    table = zoo.partial_correlation_table({"resnet": ["resnet18", "resnet34"]}, images, weights=None,
+                                          units_mode="original", seed=5, progress=False)
+    assert len(table) == 1
+    row = table.iloc[0]
+    assert (row.model_a, row.model_b, row.stage_a, row.n_probes) == ("resnet18", "resnet34", "layer4", 6)
+    assert row.units == "9/9" and row.weights == "random-init(seed=5)" and row.units_mode == "original"
+    acts = {}
+    for name in ("resnet18", "resnet34"):
+        model = zoo.load_model(name, weights=None, seed=5)
+        got = {}
+        model.layer4.register_forward_hook(lambda _m, _i, o: got.__setitem__("x", o))
         with torch.no_grad():
-            assert torch.allclose(wrapped(x), eager(x))
-        for n in names:
-            assert torch.allclose(got[n], want[n]), n
-    with pytest.raises(ValueError, match="fc1, act, block"):
-        zoo.tap_script_modules(torch.jit.load(str(tmp_path / "m.pt")), ["nope"])
+            model(images)
+        acts[name] = got["x"][:, 0].flatten(1).double().numpy()  # channel 0: 3x3 positions
+    assert row.score == pytest.approx(_brute_symmetric(acts["resnet18"], acts["resnet34"]), abs=1e-5)
+    assert 0 < row.null_independent < 1
+
+
+def test_full_mode_subsamples_units_per_stage_with_a_seed() -> None:
+    model = zoo.load_model("efficientnet_b0", weights=None)
+    images = torch.rand(4, 3, 64, 64)
+    full, layers = zoo.stage_activations(model, images, "features.3", units_mode="full")
+    c, h, w = zoo.stage_units("efficientnet_b0", "features.3", input_size=64)
+    assert full.shape == (4, c * h * w) == (4, 40 * 8 * 8) and set(layers.tolist()) == {0}
+    sub1, _ = zoo.stage_activations(model, images, "features.3", units_mode="full", units_per_stage=100, seed=1)
+    sub2, _ = zoo.stage_activations(model, images, "features.3", units_mode="full", units_per_stage=100, seed=1)
+    assert sub1.shape == (4, 100) and torch.equal(sub1, sub2)
+    cols = {tuple(full[:, j].tolist()) for j in range(full.shape[1])}
+    assert all(tuple(sub1[:, j].tolist()) in cols for j in range(100))
+    with pytest.raises(ValueError, match="original, full"):
+        zoo.stage_activations(model, images, "features.3", units_mode="half")
+    with pytest.raises(ValueError, match="applies to units_mode='full'"):
+        zoo.stage_activations(model, images, "features.3", units_per_stage=10)
+
+
+def test_pair_matrix_is_symmetric_with_blank_diagonal() -> None:
+    table = pd.DataFrame({"family": ["resnet"] * 3, "model_a": ["resnet18", "resnet18", "resnet34"],
+                          "model_b": ["resnet34", "resnet50", "resnet50"], "score": [0.1, 0.2, 0.3]})
+    mat = zoo.pair_matrix(table, "resnet")
+    assert list(mat.index) == ["resnet18", "resnet34", "resnet50"]
+    assert mat.loc["resnet50", "resnet34"] == mat.loc["resnet34", "resnet50"] == 0.3
+    assert np.isnan(np.diag(mat.to_numpy())).all()

@@ -70,18 +70,20 @@ def standardize(
     m, n = acts.shape
     z = torch.empty((n, m), dtype=dtype, device=device)
     constant = np.zeros(n, dtype=bool)
+    # float32 inputs are centred in float32 around a float64-accumulated mean (exact
+    # enough: the input has no more digits); anything else is centred in float64.
+    work = torch.float32 if acts.dtype == torch.float32 and dtype == torch.float32 else torch.float64
     step = max(1, _STANDARDIZE_BYTES // (8 * m))
-    order_t = torch.as_tensor(order, device=acts.device)
+    identity = bool(np.array_equal(order, np.arange(n)))
+    order_t = None if identity else torch.as_tensor(order, device=acts.device)
     for s in range(0, n, step):
-        cols = order_t[s : s + step]
-        x = acts.index_select(1, cols).to(torch.float64)  # (M, k)
-        x = x - x.mean(dim=0)
-        norm = torch.linalg.vector_norm(x, dim=0)  # (k,)
-        scale = acts.index_select(1, cols).abs().amax(dim=0).to(torch.float64)
-        const = norm <= CONSTANT_RTOL * math.sqrt(m) * scale  # std <= rtol * max|a|
-        x = x / torch.where(const, torch.ones_like(norm), norm)
-        x[:, const] = 0.0
-        z[s : s + step] = x.T.to(device=device, dtype=dtype)
+        raw = acts[:, s : s + step] if identity else acts.index_select(1, order_t[s : s + step])
+        x = raw.to(work) - raw.mean(dim=0, dtype=torch.float64).to(work)  # (M, k), a new tensor
+        norm = torch.linalg.vector_norm(x, dim=0, dtype=torch.float64)  # (k,)
+        scale = raw.abs().amax(dim=0).to(torch.float64)
+        const = norm <= CONSTANT_RTOL * math.sqrt(m) * scale  # std <= rtol * max|a|, zeros included
+        inv = torch.where(const, 0.0, 1.0 / torch.where(const, 1.0, norm)).to(work)
+        z[s : s + step] = (x * inv).T.to(device=device, dtype=dtype)
         constant[order[s : s + step]] = const.cpu().numpy()
     return z, constant
 
@@ -97,14 +99,56 @@ def layer_groups(layers_sorted: np.ndarray, *, by_layer: bool) -> list[Group]:
 
 
 def _chunks(groups: list[Group], size: int) -> list[Group]:
-    return [Group(g.layer, s, min(s + size, g.stop)) for g in groups for s in range(g.start, g.stop, size)]
+    """Split every group into near-equal chunks of at most ``size`` units."""
+    out = []
+    for g in groups:
+        n = g.stop - g.start
+        step = -(-n // -(-n // size))  # ceil(n / ceil(n / size))
+        out += [Group(g.layer, s, min(s + step, g.stop)) for s in range(g.start, g.stop, step)]
+    return out
 
 
-def _update(best: torch.Tensor, arg: torch.Tensor, val: torch.Tensor, idx: torch.Tensor) -> None:
-    """In place: keep the larger value; on an exact tie the lower original index."""
-    better = (val > best) | ((val == best) & (idx < arg))
-    best.copy_(torch.where(better, val, best))
-    arg.copy_(torch.where(better, idx, arg))
+def _fold_side(
+    c: torch.Tensor, buf_t: torch.Tensor | None, *, by_rows: bool, w: float, fresh: bool,
+    best: torch.Tensor, arg: torch.Tensor, orig: torch.Tensor,
+) -> None:  # fmt: skip
+    """Fold one block ``c`` = |rho| (p, q) into one side's running (best, arg), in place.
+
+    The side's units are the rows of ``c`` (``by_rows``) or its columns; ``orig`` maps a
+    position along the other axis to the other side's original unit index, ``w`` is
+    the block's weight. torch's amax is much faster than its argmax, and its column
+    reductions much slower than row reductions, so: amax first, then an argmax only
+    for the units whose running best can change (``val >= best``), columns through a
+    transposed copy. ``fresh`` (first block of these units): one argmax does all.
+    Exact ties go to the lower original index: argmax returns the first maximum
+    within the block (original order there), the comparison below decides across blocks.
+    """
+
+    def as_rows(sel: torch.Tensor | None = None) -> torch.Tensor:  # (k, other) with units as rows
+        if by_rows:
+            return c if sel is None else c.index_select(0, sel)
+        if sel is None:
+            return buf_t[: c.numel()].view(c.shape[1], c.shape[0]).copy_(c.T)
+        return c.T.index_select(0, sel)
+
+    if fresh:
+        m = as_rows()
+        j = m.argmax(dim=1)
+        val = m.gather(1, j[:, None]).squeeze(1)
+        best.copy_(val.mul_(w) if w != 1.0 else val)
+        arg.copy_(orig[j])
+        return
+    val = c.amax(dim=1 if by_rows else 0)
+    if w != 1.0:
+        val.mul_(w)
+    sel = torch.nonzero(val >= best).squeeze(1)
+    if sel.numel() == 0:
+        return
+    j = as_rows()[sel].argmax(dim=1) if 4 * sel.numel() > val.numel() else as_rows(sel).argmax(dim=1)
+    idx, v, b, a = orig[j], val[sel], best[sel], arg[sel]
+    better = (v > b) | ((v == b) & (idx < a))
+    best[sel] = torch.where(better, v, b)
+    arg[sel] = torch.where(better, idx, a)
 
 
 def best_matches(
@@ -149,24 +193,21 @@ def best_matches(
     best_b = torch.full((zb.shape[0],), -1.0, dtype=dt, device=dev) if both else None
     arg_b = torch.full((zb.shape[0],), big, dtype=torch.int64, device=dev) if both else None
     chunks_a, chunks_b = _chunks(groups_a, block_size), _chunks(groups_b, block_size)
-    buf = torch.empty(block_size * block_size, dtype=dt, device=dev)  # reused block memory
+    buf = torch.empty(block_size * block_size, dtype=dt, device=dev)  # the block, reused
+    buf_t = torch.empty(block_size * block_size, dtype=dt, device=dev) if both else None
     bar = tqdm(total=len(chunks_a) * len(chunks_b), desc="correlation blocks", disable=not progress)
-    for ca in chunks_a:
+    for ia, ca in enumerate(chunks_a):
         a = za[ca.start : ca.stop]  # (p, M)
-        for cb in chunks_b:
+        for ib, cb in enumerate(chunks_b):
             c = buf[: (ca.stop - ca.start) * (cb.stop - cb.start)].view(ca.stop - ca.start, -1)
-            torch.mm(a, zb[cb.start : cb.stop].T, out=c)  # (p, q) = rho
+            torch.mm(a, zb[cb.start : cb.stop].T, out=c)  # rho(u, v) for the block, (p, q)
             c.abs_()
             w = weight(ca.layer, cb.layer)
-            val, j = c.max(dim=1)  # best v in this block for every u
-            if w != 1.0:
-                val.mul_(w)
-            _update(best_a[ca.start : ca.stop], arg_a[ca.start : ca.stop], val, orig_b[cb.start + j])
+            _fold_side(c, buf_t, by_rows=True, w=w, fresh=ib == 0, best=best_a[ca.start : ca.stop],
+                       arg=arg_a[ca.start : ca.stop], orig=orig_b[cb.start : cb.stop])  # fmt: skip
             if both:
-                val, i = c.max(dim=0)  # best u in this block for every v
-                if w != 1.0:
-                    val.mul_(w)
-                _update(best_b[cb.start : cb.stop], arg_b[cb.start : cb.stop], val, orig_a[ca.start + i])
+                _fold_side(c, buf_t, by_rows=False, w=w, fresh=ia == 0, best=best_b[cb.start : cb.stop],
+                           arg=arg_b[cb.start : cb.stop], orig=orig_a[ca.start : ca.stop])  # fmt: skip
             bar.update()
     bar.close()
     return best_a, arg_a, best_b, arg_b

@@ -23,6 +23,8 @@ import json
 import pickle
 import platform
 import sys
+import textwrap
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any, Sequence
@@ -34,7 +36,8 @@ from torch import nn
 
 from xcorr_lib import zoo
 
-__all__ = ["CLIError", "build_parser", "load_model_file", "main", "parse_modules"]
+__all__ = ["CLIError", "ScriptTaps", "build_parser", "load_model_file", "main", "parse_modules",
+           "tap_script_modules"]
 
 
 class CLIError(Exception):
@@ -68,7 +71,9 @@ def load_model_file(path: str | Path, *, trust_pickle: bool = False) -> tuple[nn
     try:
         if zipfile.is_zipfile(p) and any(n.endswith("constants.pkl") or "/code/" in n
                                          for n in zipfile.ZipFile(p).namelist()):
-            return torch.jit.load(str(p), map_location="cpu").eval(), "torchscript"
+            with warnings.catch_warnings():  # torch.jit.load's deprecation notice
+                warnings.simplefilter("ignore", FutureWarning)
+                return torch.jit.load(str(p), map_location="cpu").eval(), "torchscript"
         try:
             obj, kind = torch.load(p, map_location="cpu", weights_only=True), "pickle"
         except pickle.UnpicklingError as err:
@@ -88,6 +93,79 @@ def load_model_file(path: str | Path, *, trust_pickle: bool = False) -> tuple[nn
         raise CLIError(f"{p} holds {what}, not a model; save the model itself, e.g. "
                        "torch.jit.script(model).save(path)")
     return obj.eval(), kind
+
+
+# ----------------------------------------------------------------------------- TorchScript
+_TAP_ATTR = "_xcorr_tap_out"
+
+
+class _Tap(nn.Identity):
+    """Stand-in for one module of a ScriptModule: forward hooks on it see that module's output."""
+
+
+class ScriptTaps(nn.Module):
+    """Eager wrapper of a TorchScript model whose chosen submodules can be hooked.
+
+    ``register_forward_hook`` does not work on ScriptModules. :func:`tap_script_modules`
+    makes each chosen submodule store its output in an attribute (one ``prim::SetAttr``
+    added to its compiled ``forward``); this wrapper runs the model, then passes every
+    stored output through a ``_Tap`` registered under the same dotted name, so
+    ``capture_activations(wrapper, probes, {"block.1": 0})`` works as for eager models.
+    """
+
+    def __init__(self, script: torch.jit.ScriptModule, names: list[str]) -> None:
+        super().__init__()
+        self.xcorr_script = script
+        self._names = list(names)
+        script_modules = dict(script.named_modules())  # ScriptModules lack get_submodule
+        self._sources = [script_modules[n] for n in self._names]
+        for name in self._names:
+            parent: nn.Module = self
+            for part in name.split("."):
+                if part not in parent._modules:
+                    parent.add_module(part, _Tap())
+                parent = parent._modules[part]  # type: ignore[assignment]
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        for source in self._sources:
+            source._c.setattr(_TAP_ATTR, torch.empty(0))
+        out = self.xcorr_script(*args, **kwargs)
+        for name, source in zip(self._names, self._sources):
+            value = source._c.getattr(_TAP_ATTR)
+            if value.ndim == 1 and value.numel() == 0:
+                raise RuntimeError(f"module {name!r} was not called by the model's forward")
+            self.get_submodule(name)(value)  # a module called twice shows its last output
+        return out
+
+
+def tap_script_modules(script: torch.jit.ScriptModule, names: list[str]) -> ScriptTaps:
+    """Make the outputs of the named submodules of a TorchScript model capturable.
+
+    Modifies ``script`` in place (its compiled methods), so load a fresh copy
+    (``torch.jit.load``) for this. Each named module must return a single tensor.
+    Works for scripted and traced models; relies on TorchScript internals (``_c``).
+
+    Raises ValueError for unknown names or modules that do not return a tensor.
+    """
+    modules = dict(script.named_modules())
+    for name in names:
+        if not name or name not in modules:
+            raise ValueError(f"unknown module {name!r}; valid modules: {', '.join(n for n in modules if n)}")
+        sub = modules[name]
+        graph = sub._c._get_method("forward").graph
+        ret = graph.return_node()
+        out = ret.inputsAt(0)
+        if not isinstance(out.type(), torch._C.TensorType):
+            raise ValueError(f"module {name!r} returns {out.type()}, not a tensor; choose a module "
+                             "that returns one tensor")
+        for other in modules.values():  # every instance of the same compiled class gets the slot
+            if other._c._type() == sub._c._type() and not other._c.hasattr(_TAP_ATTR):
+                other._c._register_attribute(_TAP_ATTR, torch._C.TensorType.get(), torch.empty(0))
+        if not any(n.kind() == "prim::SetAttr" and n.s("name") == _TAP_ATTR for n in graph.nodes()):
+            node = graph.create("prim::SetAttr", [next(iter(graph.inputs())), out], 0)
+            node.s_("name", _TAP_ATTR)
+            node.insertBefore(ret)
+    return ScriptTaps(script, list(names))
 
 
 def _first_line(err: BaseException) -> str:
@@ -122,14 +200,17 @@ def _load_side(spec: str, weights: str, modules: str | None, *, side: str, args:
             raise CLIError(str(err)) from err
         mods = parse_modules(modules) if modules else {zoo.MODELS[spec].paper_stage: 0}
         info = {"spec": spec, "kind": "zoo", "weights": model.xcorr_weights,
-                "hint": "zoo models expect ImageNet images (N, 3, H, W), e.g. --probe-dir"}
+                "hint": "zoo models expect ImageNet images (N, 3, H, W), e.g. --probe-dir",
+                "valid": f"stages {', '.join(zoo.MODELS[spec].stages)} or any module of the "
+                         f"torchvision model (e.g. layer4.1.conv2, see model.named_modules())"}
     elif Path(spec).exists() or any(c in spec for c in "/\\.") :
         model, kind = load_model_file(spec, trust_pickle=args.trust_pickle)
         if not modules:
             raise CLIError(f"model {side} is a file: --modules-{side.lower()} is required "
                            f"(valid modules: {_valid_names(model)})")
         mods = parse_modules(modules)
-        info = {"spec": spec, "kind": kind, "weights": "from file", "hint": _input_hint(model)}
+        info = {"spec": spec, "kind": kind, "weights": "from file", "hint": _input_hint(model),
+                "valid": _valid_names(model)}
         model = model.to(args.device or "cpu")
     else:
         raise CLIError(f"unknown model {spec!r}: not a file and not a zoo model; "
@@ -138,10 +219,10 @@ def _load_side(spec: str, weights: str, modules: str | None, *, side: str, args:
     missing = [m for m in mods if m not in known]
     if missing:
         raise CLIError(f"unknown module(s) {', '.join(map(repr, missing))} in model {side} ({spec}); "
-                       f"valid modules: {_valid_names(model)}")
+                       f"valid modules: {info['valid']}")
     if isinstance(model, torch.jit.ScriptModule):
         try:
-            model = zoo.tap_script_modules(model, list(mods))
+            model = tap_script_modules(model, list(mods))
         except ValueError as err:
             raise CLIError(f"model {side} ({spec}): {err}") from err
     return {**info, "model": model, "modules": mods}
@@ -161,12 +242,11 @@ def _load_probes(args: argparse.Namespace) -> tuple[torch.Tensor, dict[str, Any]
             X, _ = data.load_dataset(args.dataset, split=args.split, protocol=args.protocol)
             if args.n is not None:
                 X, _ = data.subset(X, np.zeros(len(X), dtype=np.int64), args.n, args.seed)
-            x, source = torch.as_tensor(np.asarray(X, dtype=np.float32)), {"dataset": args.dataset, "split": args.split,
-                                                                 "protocol": args.protocol}
+            x = torch.as_tensor(np.asarray(X, dtype=np.float32))
+            source = {"dataset": args.dataset, "split": args.split, "protocol": args.protocol}
     except (OSError, ValueError) as err:  # DatasetUnavailableError is a FileNotFoundError
-        raise CLIError(_first_line(err) if not str(err) else str(err).splitlines()[0]) from err
-    shape = [int(s) for s in args.input_shape.split(",")] if args.input_shape else (
-        [1, *x.shape[1:]] if x.ndim == 3 else list(x.shape[1:]))
+        raise CLIError(" ".join(str(err).split()) or _first_line(err)) from err
+    shape = args.input_shape or ([1, *x.shape[1:]] if x.ndim == 3 else list(x.shape[1:]))
     try:
         x = x.reshape(len(x), *shape)
     except RuntimeError:
@@ -261,6 +341,23 @@ def list_models() -> str:
     return "\n".join(lines)
 
 
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+_COMPARE_HELP = textwrap.fill(
+    "Score Corr(A, B) of two models on the same probes. MODEL is a zoo name (xcorr "
+    "list-models) or a file. Files: TorchScript archives are loaded with torch.jit.load; "
+    "other files with torch.load(weights_only=True), which refuses to run code. A fully "
+    "pickled nn.Module needs weights_only=False, which can execute arbitrary code from the "
+    "file: that is only done with --trust-pickle. Probes: --probe-dir images get the "
+    "ResNet-18 ImageNet preprocessing (224x224, as the original); --dataset images are "
+    "shaped (N, 1, 28, 28) unless --input-shape says otherwise.", 88)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of the ``xcorr`` command."""
     parser = argparse.ArgumentParser(prog="xcorr", description=__doc__.split("\n\n")[0],
@@ -271,11 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser(
         "compare", help="cross-model neuronal correlation of two models",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Score Corr(A, B) of two models on the same probes.\n\nMODEL is a zoo name "
-        "(xcorr list-models) or a file. Files: TorchScript archives are loaded with "
-        "torch.jit.load; other files with torch.load(weights_only=True), which refuses to run "
-        "code. A fully pickled nn.Module needs weights_only=False, which can execute arbitrary "
-        "code from the file: it is only done with --trust-pickle.")
+        description=_COMPARE_HELP)
     c.add_argument("model_a", metavar="MODEL_A")
     c.add_argument("model_b", metavar="MODEL_B")
     for s in ("a", "b"):
@@ -291,14 +384,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--split", default="test", choices=("train", "test"), help="dataset split (default test)")
     c.add_argument("--protocol", default="official", choices=("official", "original", "test-split"),
                    help="which images form the split (see xcorr_lib.data.load_dataset)")
-    c.add_argument("--input-shape", metavar="C,H,W",
+    c.add_argument("--input-shape", metavar="C,H,W", type=_int_list,
                    help="reshape each probe to this (default: dataset images (1, 28, 28))")
     c.add_argument("--n", type=int, help="number of probes (default: all)")
     c.add_argument("--seed", type=int, default=0, help="seed of the probe draw and of random inits")
     c.add_argument("--variant", default="paper", choices=("paper", "original"))
     c.add_argument("--direction", default="both", choices=("both", "forward"))
     c.add_argument("--constant", default="zero", choices=("zero", "exclude"))
-    c.add_argument("--channels", type=lambda s: [int(v) for v in s.split(",")], metavar="0,1,...",
+    c.add_argument("--channels", type=_int_list, metavar="0,1,...",
                    help="keep only these channels of conv outputs (the original used 0)")
     c.add_argument("--spatial", default="flatten", choices=("flatten", "mean"))
     c.add_argument("--block-size", type=int, help="units per correlation block (memory)")
@@ -316,7 +409,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "list-models":
-            print(list_models())
+            try:
+                print(list_models())
+            except BrokenPipeError:  # e.g. `xcorr list-models | head`
+                return 0
         else:
             compare(args)
     except (CLIError, zoo.WeightsUnavailableError) as err:

@@ -23,13 +23,14 @@ them from the mean. The result reports how many there were on each side.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import torch
 
-from xcorr_lib import _blocked
+from xcorr_lib import _blocked, _inputs
 
 Variant = Literal["paper", "original"]
 Direction = Literal["both", "forward"]
@@ -86,7 +87,9 @@ class CorrelationResult:
         The B->A side; None when ``direction="forward"``.
     n_constant_a, n_constant_b : int
         Constant units on each side (counted as S = 0 or excluded, see ``constant``).
-    layer_breakdown : pandas.DataFrame
+    layers_a, layers_b : (N_a,), (N_b,) int64 arrays
+        Depth ids as given.
+    layer_breakdown : pandas.DataFrame (property, computed on first access)
         Columns side ('a->b' / 'b->a'), layer_u, layer_match (<NA> for constant units),
         n_units, mean_score, mean_abs_rho: where the score comes from.
     """
@@ -104,7 +107,20 @@ class CorrelationResult:
     direction: str
     constant: str
     n_probes: int
-    layer_breakdown: pd.DataFrame
+    layers_a: np.ndarray
+    layers_b: np.ndarray
+
+    @cached_property
+    def layer_breakdown(self) -> pd.DataFrame:
+        """Per (side, layer_u, layer_match): n_units, mean_score, mean_abs_rho (computed on first use)."""
+        sides = [("a->b", self.layers_a, self.layers_b, self.scores_a, self.match_a, self.abs_rho_a)]
+        if self.scores_b is not None:
+            sides.append(("b->a", self.layers_b, self.layers_a, self.scores_b, self.match_b, self.abs_rho_b))
+        frames = []
+        for side, lu, lv, scores, match, abs_rho in sides:
+            keep = match >= 0 if self.constant == "exclude" else np.ones(len(match), dtype=bool)
+            frames.append(_breakdown(side, lu, lv, scores, match, abs_rho, keep))
+        return pd.concat(frames, ignore_index=True)
 
     def __repr__(self) -> str:
         n_b = len(self.scores_b) if self.scores_b is not None else "-"
@@ -162,11 +178,11 @@ def neuron_correlation(
     -------
     CorrelationResult
     """
-    _check_option("variant", variant, _VARIANTS)
-    _check_option("direction", direction, _DIRECTIONS)
-    _check_option("constant", constant, _CONSTANTS)
-    a, la = _as_acts(acts_a, "acts_a"), _as_layers(layers_a, "layers_a")
-    b, lb = _as_acts(acts_b, "acts_b"), _as_layers(layers_b, "layers_b")
+    _inputs.check_option("variant", variant, _VARIANTS)
+    _inputs.check_option("direction", direction, _DIRECTIONS)
+    _inputs.check_option("constant", constant, _CONSTANTS)
+    a, la = _inputs.as_acts(acts_a, "acts_a"), _inputs.as_layers(layers_a, "layers_a")
+    b, lb = _inputs.as_acts(acts_b, "acts_b"), _inputs.as_layers(layers_b, "layers_b")
     for x, lay, side in ((a, la, "a"), (b, lb, "b")):
         if x.shape[1] == 0:
             raise ValueError(f"acts_{side} has no units (shape {tuple(x.shape)}); select at least one unit")
@@ -176,7 +192,7 @@ def neuron_correlation(
         raise ValueError(f"acts_a has {a.shape[0]} probes (rows) but acts_b has {b.shape[0]}; both need the same probe set")
     if a.shape[0] < 3:
         raise ValueError(f"need at least 3 probes (rows) for a meaningful correlation, got {a.shape[0]}")
-    dt, dev = _resolve_dtype(dtype), _resolve_device(device)
+    dt, dev = _inputs.resolve_dtype(dtype), _inputs.resolve_device(device)
     if block_size is None:
         block_size = _blocked.default_block_size(dt)
     elif isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) or block_size < 1:
@@ -209,9 +225,6 @@ def neuron_correlation(
     score = side_mean(side_a[0], const_a, "acts_a")
     if side_b is not None:
         score = 0.5 * (score + side_mean(side_b[0], const_b, "acts_b"))
-    frames = [_breakdown("a->b", la, lb, side_a, const_a, constant)]
-    if side_b is not None:
-        frames.append(_breakdown("b->a", lb, la, side_b, const_b, constant))
     return CorrelationResult(
         score=min(max(score, 0.0), 1.0),
         scores_a=side_a[0], match_a=side_a[1], abs_rho_a=side_a[2],
@@ -220,7 +233,7 @@ def neuron_correlation(
         abs_rho_b=None if side_b is None else side_b[2],
         n_constant_a=int(const_a.sum()), n_constant_b=int(const_b.sum()),
         variant=variant, direction=direction, constant=constant, n_probes=int(a.shape[0]),
-        layer_breakdown=pd.concat(frames, ignore_index=True),
+        layers_a=la, layers_b=lb,
     )  # fmt: skip
 
 
@@ -242,23 +255,21 @@ def _finish(
     return scores, match, abs_rho
 
 
-def _breakdown(
-    side: str, layers_u: np.ndarray, layers_v: np.ndarray,
-    result: tuple[np.ndarray, np.ndarray, np.ndarray], const: np.ndarray, constant: str,
-) -> pd.DataFrame:  # fmt: skip
-    scores, match, abs_rho = result
-    layer_match = pd.array(np.where(const, 0, layers_v[np.maximum(match, 0)]), dtype="Int64")
-    layer_match[const] = pd.NA
-    df = pd.DataFrame({"layer_u": layers_u, "layer_match": layer_match, "score": scores, "abs_rho": abs_rho})
-    if constant == "exclude":
-        df = df[~const]
-    out = (
-        df.groupby(["layer_u", "layer_match"], dropna=False, sort=True)
-        .agg(n_units=("score", "size"), mean_score=("score", "mean"), mean_abs_rho=("abs_rho", "mean"))
-        .reset_index()
-    )
-    out.insert(0, "side", side)
-    return out
+def _breakdown(side: str, layers_u: np.ndarray, layers_v: np.ndarray, scores: np.ndarray,
+               match: np.ndarray, abs_rho: np.ndarray, keep: np.ndarray) -> pd.DataFrame:  # fmt: skip
+    """Mean S and |rho| per (layer of u, layer of its match); constant units: match <NA>."""
+    const = match[keep] < 0
+    layer_u = layers_u[keep]
+    layer_m = np.where(const, 0, layers_v[np.maximum(match[keep], 0)])
+    keys, inverse, counts = np.unique(np.stack([layer_u, const, layer_m], axis=1), axis=0, return_inverse=True, return_counts=True)
+    inverse = inverse.reshape(-1)
+    layer_match = pd.array(keys[:, 2], dtype="Int64")
+    layer_match[keys[:, 1].astype(bool)] = pd.NA
+    return pd.DataFrame({
+        "side": side, "layer_u": keys[:, 0], "layer_match": layer_match, "n_units": counts,
+        "mean_score": np.bincount(inverse, weights=scores[keep], minlength=len(keys)) / counts,
+        "mean_abs_rho": np.bincount(inverse, weights=abs_rho[keep], minlength=len(keys)) / counts,
+    })  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- partial correlation
@@ -286,7 +297,7 @@ def select_units(
     index : numpy int64, shape (K,)
         Columns of ``acts`` that were kept, increasing (original order is preserved).
     """
-    lay = _as_layers(layers, "layers")
+    lay = _inputs.as_layers(layers, "layers")
     n_units = acts.shape[1] if getattr(acts, "ndim", 0) == 2 else None
     if n_units is None:
         raise ValueError(f"acts must be 2-D (M probes, N units), got shape {tuple(np.shape(acts))}")
@@ -312,52 +323,3 @@ def select_units(
     index = np.sort(np.concatenate(parts)).astype(np.int64)
     sub = acts[:, torch.as_tensor(index)] if isinstance(acts, torch.Tensor) else np.asarray(acts)[:, index]
     return sub, lay[index], index
-
-
-# ----------------------------------------------------------------------------- validation
-def _check_option(name: str, value: Any, valid: tuple[str, ...]) -> None:
-    if value not in valid:
-        raise ValueError(f"unknown {name} {value!r}; valid: {', '.join(map(repr, valid))}")
-
-
-def _as_acts(x: Any, name: str) -> torch.Tensor:
-    try:
-        t = x.detach() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
-    except (TypeError, ValueError, RuntimeError) as exc:
-        raise ValueError(f"{name} must be a numeric numpy array or torch tensor: {exc}") from exc
-    if t.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (M probes, N units), got shape {tuple(t.shape)}")
-    if t.dtype == torch.bool or t.is_complex():
-        raise ValueError(f"{name} must hold real numbers, got dtype {t.dtype}")
-    if t.is_floating_point():
-        n_nan, n_inf = int(torch.isnan(t).sum()), int(torch.isinf(t).sum())
-        if n_nan or n_inf:
-            raise ValueError(f"{name} contains {n_nan} NaN and {n_inf} Inf values (of {t.numel()}); clean them before correlating")
-    return t
-
-
-def _as_layers(x: Any, name: str) -> np.ndarray:
-    arr = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D (one depth id per unit), got shape {arr.shape}")
-    if arr.dtype.kind not in "iu" and not (arr.size == 0 and arr.dtype.kind == "f"):
-        raise ValueError(f"{name} must hold integer depth ids, got dtype {arr.dtype}")
-    return arr.astype(np.int64)
-
-
-def _resolve_dtype(dtype: torch.dtype | str | None) -> torch.dtype:
-    table = {None: torch.float32, "float32": torch.float32, "float64": torch.float64, torch.float32: torch.float32, torch.float64: torch.float64}
-    if dtype not in table:
-        raise ValueError(f"unknown dtype {dtype!r}; valid: torch.float32 (default), torch.float64")
-    return table[dtype]
-
-
-def _resolve_device(device: str | torch.device | None) -> torch.device:
-    dev = torch.device("cpu" if device is None else device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {str(dev)!r} requested but CUDA is not available here (torch.cuda.is_available() is False)")
-    try:
-        torch.empty(0, device=dev)
-    except (RuntimeError, AssertionError) as exc:
-        raise ValueError(f"device {str(dev)!r} cannot be used: {exc}") from exc
-    return dev

@@ -1,8 +1,9 @@
 """Table 4 (accuracy before/after the transfer attack) and its relation to Table 3.
 
-- :func:`evaluate_attack`, :func:`relative_degradation`: clean vs attacked accuracy;
+- :func:`evaluate_attack`, :func:`relative_degradation`, :func:`evaluate_variants`: clean
+  vs attacked accuracy;
 - :func:`compare_with_paper`, :func:`paper_column_markdown`: "ours vs paper" per cell;
-- :func:`fcn_to_cnn_scores`: Table 3's score FCN -> CNN (original variant, forward);
+- :func:`load_table3_scores`: notebook 02's Table 3 rows for exactly this data;
 - :func:`join_scores`, :func:`relation_stats`: does a net that correlates more with the
   CNN degrade less? Spearman and Kendall with exact permutation p-values;
 - :func:`plot_relation`, :func:`plot_attack_examples`: the scatter and Figure 1.
@@ -14,6 +15,7 @@ percentages, so comparisons convert ours to percent.
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -24,8 +26,9 @@ from torch import nn
 from xcorr_lib.attack import _accuracy, _as_images, _as_labels, _check_batch_size, _check_labels_fit
 
 __all__ = ["CLASS_NAMES", "evaluate_attack", "relative_degradation", "compare_with_paper",
-           "paper_column_markdown", "fcn_to_cnn_scores", "join_scores", "relation_stats",
-           "plot_relation", "plot_attack_examples", "format_cell"]
+           "paper_column_markdown", "load_table3_scores", "join_scores", "relation_stats",
+           "plot_relation", "plot_attack_examples", "format_cell", "evaluate_variants",
+           "example_panel"]
 
 CLASS_NAMES: dict[str, list[str]] = {
     "mnist": [str(i) for i in range(10)],
@@ -75,6 +78,38 @@ def evaluate_attack(models: Mapping[str, nn.Module], X: Any, X_adv: Any, y: Any,
     return pd.DataFrame(rows)
 
 
+def evaluate_variants(nets: Mapping[str, Mapping[str, nn.Module]], net4: str, X: Any, X_adv: Any,
+                      y: Any) -> pd.DataFrame:
+    """:func:`evaluate_attack` of every net of the main Net4 variant, plus Net4 of the others.
+
+    ``nets`` is ``{net4 variant: {name: model}}`` (``experiments.train_nets``); adds a
+    ``net4`` column. The other variants' rows show the Net4 the authors actually trained.
+    """
+    if net4 not in nets:
+        raise ValueError(f"net4={net4!r} is not among the trained variants {list(nets)}")
+    frames = [evaluate_attack({n: m for n, m in models.items() if v == net4 or n == "Net4"}, X, X_adv, y)
+              .assign(net4=v) for v, models in nets.items()]
+    return pd.concat(frames, ignore_index=True)
+
+
+def example_panel(name: str, model: nn.Module, X: Any, X_adv: Any, y: Any, *, n: int = 8,
+                  class_names: Sequence[str] | None = None) -> dict[str, Any]:
+    """The first ``n`` images of one dataset with ``model``'s predictions, for Figure 1."""
+    X, X_adv = _as_images(X)[:n], _as_images(X_adv, "X_adv")[:n]
+    with torch.no_grad():
+        preds = [_predict(model, a) for a in (X, X_adv)]
+    return {"name": name, "X": X, "X_adv": X_adv, "y": np.asarray(y)[:n], "pred_clean": preds[0],
+            "pred_adv": preds[1], "class_names": class_names or CLASS_NAMES.get(name)}
+
+
+def _predict(model: nn.Module, X: np.ndarray) -> np.ndarray:
+    was_training = model.training
+    model.eval()
+    out = model(torch.from_numpy(X)).argmax(-1).numpy()
+    model.train(was_training)
+    return out
+
+
 def format_cell(clean: float, attacked: float, degradation: float) -> str:
     """The paper's cell format from percentages: ``96.2 -> 73.7 (23.4%)``."""
     return f"{clean:.1f} -> {attacked:.1f} ({degradation:.1f}%)"
@@ -118,29 +153,26 @@ def paper_column_markdown(comparison: pd.DataFrame, dataset: str) -> str:
 
 
 # --------------------------------------------------------------------------- Table 3 link
-def fcn_to_cnn_scores(nets: Mapping[str, nn.Module], X_test: Any, dataset: str, *,
-                      setting: str = "original-code", n_probes: int = 10, probe_seed: int = 0,
-                      cnn: str = "CNN") -> pd.DataFrame:
-    """Table 3 computed on the spot: the score of every FCN against the CNN.
+def load_table3_scores(path: str | Path, *, dataset: str, protocol: str, n_train: int, n_test: int,
+                       seed: int, setting: str = "original-code", net4: str = "paper",
+                       n_probes: int = 10) -> pd.DataFrame | None:
+    """Table 3 rows (``dataset, net, score``) written by notebook 02, if they match.
 
-    Uses notebook 02's building blocks (:mod:`xcorr_lib.experiments`): by default the
-    original code's setting (penalised argmax, FCN -> CNN only) on the first
-    ``n_probes`` = 10 original probes (uniform noise for Fashion-MNIST, test images
-    otherwise; noise seeded with ``probe_seed``). Returns ``dataset, net, setting, score, ...``.
+    Returns None when the file is missing or has no rows for exactly this data (dataset,
+    protocol, train/test sizes, seed), score setting, Net4 variant and probe count, so a
+    table from another profile is never mixed in.
     """
-    from xcorr_lib import experiments
-    from xcorr_lib.probes import make_probe
-
-    if cnn not in nets:
-        raise ValueError(f"nets has no {cnn!r}; keys: {list(nets)}")
-    if setting not in experiments.DEFAULT_SETTINGS:
-        raise ValueError(f"setting={setting!r} is not valid; choose one of {list(experiments.DEFAULT_SETTINGS)}")
-    (chosen,) = experiments.resolve_settings({setting: experiments.DEFAULT_SETTINGS[setting]})
-    probe = make_probe(chosen.probe_kind(dataset), X_test, n=n_probes, seed=probe_seed)
-    acts = experiments.unit_activations(nets, probe)
-    table = experiments.cnn_vs_fcn_table(acts, [n for n in nets if n != cnn], chosen, cnn=cnn)
-    table.insert(0, "dataset", dataset)
-    return table
+    path = Path(path)
+    if not path.is_file():
+        return None
+    df = pd.read_csv(path)
+    want = {"dataset": dataset, "protocol": protocol, "n_train": n_train, "n_test": n_test,
+            "seed": seed, "setting": setting, "net4": net4, "n_probes": n_probes}
+    if set(want) - set(df.columns):
+        return None
+    mask = np.logical_and.reduce([df[k] == v for k, v in want.items()])
+    rows = df.loc[mask, ["dataset", "net", "score"]]
+    return rows.reset_index(drop=True) if len(rows) else None
 
 
 def join_scores(degradation: pd.DataFrame, scores: pd.DataFrame, *,
@@ -199,35 +231,41 @@ def plot_relation(joined: pd.DataFrame, *, x: str = "score", y: str = "rel_degra
     return ax.figure
 
 
-def plot_attack_examples(X: Any, X_adv: Any, y: Any, pred_clean: Any, pred_adv: Any, *,
-                         class_names: Sequence[str] | None = None, n: int = 8,
-                         model_name: str = "CNN", index: Sequence[int] | None = None):
-    """Figure 1: test images (top row) and their attacked versions (bottom row).
+def plot_attack_examples(panels: Sequence[Mapping[str, Any]], *, n: int = 8, model_name: str = "CNN"):
+    """Figure 1: test images and their attacked versions, with predicted classes.
 
-    Each panel is titled with ``model_name``'s prediction (red when wrong) and the true
-    class under the clean image. ``index`` picks the images (default: the first n).
+    ``panels``: one per dataset, a mapping with ``name``, ``X``, ``X_adv`` (N, 28, 28),
+    ``y``, ``pred_clean``, ``pred_adv`` (N,) and optionally ``class_names``. Each dataset
+    gets two rows (clean, attacked) of its first ``n`` images; panel titles are
+    ``model_name``'s predictions, red when wrong; the true class is under the clean image.
     """
     import matplotlib.pyplot as plt
 
-    X, X_adv = np.asarray(X), np.asarray(X_adv)
-    y, pred_clean, pred_adv = (np.asarray(a) for a in (y, pred_clean, pred_adv))
-    if not (len(X) == len(X_adv) == len(y) == len(pred_clean) == len(pred_adv)):
-        raise ValueError("X, X_adv, y, pred_clean and pred_adv must have the same length")
-    index = list(range(min(n, len(X)))) if index is None else list(index)
-    names = list(class_names) if class_names is not None else [str(c) for c in range(int(y.max()) + 1)]
-    fig, axes = plt.subplots(2, len(index), figsize=(1.45 * len(index), 3.6), squeeze=False)
-    for col, i in enumerate(index):
-        for row, (img, pred) in enumerate(((X[i], pred_clean[i]), (X_adv[i], pred_adv[i]))):
-            ax = axes[row, col]
-            ax.imshow(img.reshape(28, 28) if img.size == 784 else img, cmap="gray", vmin=0, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.set_title(names[int(pred)], fontsize=7, color="black" if pred == y[i] else "red")
-            if row == 0:
-                ax.set_xlabel(f"true: {names[int(y[i])]}", fontsize=7)
-        axes[0, 0].set_ylabel("clean", fontsize=8)
-        axes[1, 0].set_ylabel("attacked", fontsize=8)
-    fig.suptitle(f"{model_name} predictions before (top) and after (bottom) the attack; "
-                 "red = wrong", fontsize=8)
+    if not panels:
+        raise ValueError("panels is empty")
+    fig, axes = plt.subplots(2 * len(panels), n, figsize=(1.45 * n, 3.3 * len(panels)), squeeze=False)
+    for p, panel in enumerate(panels):
+        X, X_adv = np.asarray(panel["X"]), np.asarray(panel["X_adv"])
+        y, pc, pa = (np.asarray(panel[k]) for k in ("y", "pred_clean", "pred_adv"))
+        if not (len(X) == len(X_adv) == len(y) == len(pc) == len(pa)):
+            raise ValueError("X, X_adv, y, pred_clean and pred_adv must have the same length")
+        names = list(panel.get("class_names") or [str(c) for c in range(10)])
+        for col in range(n):
+            for row, (imgs, pred) in enumerate(((X, pc), (X_adv, pa))):
+                ax = axes[2 * p + row, col]
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if col >= len(X):
+                    ax.axis("off")
+                    continue
+                ax.imshow(imgs[col].reshape(28, 28), cmap="gray", vmin=0, vmax=1)
+                ax.set_title(names[int(pred[col])], fontsize=7,
+                             color="black" if pred[col] == y[col] else "red")
+                if row == 0:
+                    ax.set_xlabel(f"true: {names[int(y[col])]}", fontsize=7)
+        axes[2 * p, 0].set_ylabel(f"{panel['name']}\nclean", fontsize=8)
+        axes[2 * p + 1, 0].set_ylabel(f"{panel['name']}\nattacked", fontsize=8)
+    fig.suptitle(f"{model_name} predictions before and after the transfer attack (red = wrong)",
+                 fontsize=9)
     fig.tight_layout()
     return fig

@@ -9,17 +9,25 @@ output against the class of ``x`` (true label, or A's prediction with
 Unlike MAS, the map is neither orthogonal nor restricted to a d-dimensional subspace, so it
 can exploit directions of B's layer that B does not normally use. Use the same ``steps``
 and ``batch_size`` as the MAS run for the same data budget.
+
+The second half holds the building blocks of notebook 06 (MAS and stitching beside the
+correlational measures): :func:`pair_measures`, :func:`mas_comparison`,
+:func:`tidy_measures`, :func:`rank_gaps`, :func:`attack_agreement`,
+:func:`load_attack_degradation` and :func:`plot_mas`.
 """
 
 from __future__ import annotations
 
+from typing import Mapping, Sequence
+
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from xcorr_lib.mas import (COUNTERFACTUALS, Counterfactual, _check_option, _predict,
-                           as_inputs, as_labels, frozen, get_module, layer_output,
+from xcorr_lib.mas import (COUNTERFACTUALS, Counterfactual, _check_option, _check_positive,
+                           _predict, as_inputs, as_labels, frozen, get_module, layer_output,
                            model_device, replace_output)
 
 
@@ -46,9 +54,7 @@ def stitch(model_a: nn.Module, layer_a: str, model_b: nn.Module, layer_b: str,
     float in [0, 1]: fraction of test inputs where stitched B outputs the target class.
     """
     _check_option("counterfactual", counterfactual, COUNTERFACTUALS)
-    for name, value in (("steps", steps), ("batch_size", batch_size)):
-        if not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    _check_positive(steps=steps, batch_size=batch_size)
     get_module(model_a, layer_a)
     get_module(model_b, layer_b)
     device = model_device(model_b)
@@ -89,3 +95,207 @@ def stitch(model_a: nn.Module, layer_a: str, model_b: nn.Module, layer_b: str,
                 with replace_output(model_b, layer_b, lambda _h: link(h_a)):
                     hits += int((model_b(x).argmax(1).cpu() == yte[i:i + 1024]).sum())
     return hits / len(Xte)
+
+
+def stitch_table(models: Mapping[str, nn.Module], layers: Mapping[str, str],
+                 X_train: np.ndarray | torch.Tensor, y_train: np.ndarray | torch.Tensor,
+                 X_test: np.ndarray | torch.Tensor, y_test: np.ndarray | torch.Tensor, *,
+                 pairs: Sequence[tuple[str, str]] | None = None, steps: int = 1000,
+                 batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
+                 counterfactual: Counterfactual = "true", progress: bool = True) -> pd.DataFrame:
+    """Stitching accuracy of every ordered pair of different models (or the given pairs).
+
+    Returns columns source, target, stitch_acc (one row per ordered pair).
+    """
+    names = list(models)
+    if set(names) != set(layers):
+        raise ValueError(f"models and layers need the same keys, got {sorted(models)} "
+                         f"and {sorted(layers)}")
+    pairs = [(a, b) for a in names for b in names if a != b] if pairs is None else list(pairs)
+    rows = [{"source": a, "target": b,
+             "stitch_acc": stitch(models[a], layers[a], models[b], layers[b], X_train, y_train,
+                                  X_test, y_test, steps=steps, batch_size=batch_size, lr=lr,
+                                  seed=seed, counterfactual=counterfactual, progress=progress)}
+            for a, b in pairs]
+    return pd.DataFrame(rows, columns=["source", "target", "stitch_acc"])
+
+
+# --- notebook 06: MAS and stitching beside the correlational measures ----------------------
+
+def pair_measures(models: Mapping[str, nn.Module], layers: Mapping[str, str], probe: np.ndarray,
+                  pairs: Sequence[tuple[str, str]], *, variant: str = "paper",
+                  direction: str = "both") -> pd.DataFrame:
+    """Correlational measures of each pair on the same probes.
+
+    Columns model_a, model_b, ``neuron_corr`` (the paper's score over every hidden unit of
+    ``model.unit_modules()``), ``neuron_corr_layer`` and ``linear_cka_layer`` (both on the
+    MAS layers only, one depth each). probe: (M, ...) inputs.
+    """
+    from xcorr_lib.audit import capture_all
+    from xcorr_lib.correlation import neuron_correlation
+    from xcorr_lib.measures import linear_cka
+
+    units = capture_all(models, probe)
+    x = torch.as_tensor(np.asarray(probe, dtype=np.float32))
+    with torch.no_grad():
+        flat = {k: np.concatenate([layer_output(m, layers[k], x[i:i + 500]).cpu().numpy()
+                                   for i in range(0, len(x), 500)]) for k, m in models.items()}
+    rows = []
+    for a, b in pairs:
+        zero_a, zero_b = np.zeros(flat[a].shape[1], int), np.zeros(flat[b].shape[1], int)
+        rows.append({
+            "model_a": a, "model_b": b,
+            "neuron_corr": neuron_correlation(*units[a], *units[b], variant=variant,
+                                              direction=direction).score,
+            "neuron_corr_layer": neuron_correlation(flat[a], zero_a, flat[b], zero_b,
+                                                    variant=variant, direction=direction).score,
+            "linear_cka_layer": linear_cka(flat[a], flat[b])})
+    return pd.DataFrame(rows)
+
+
+def mas_comparison(iia: pd.DataFrame, stitching: pd.DataFrame, measures: pd.DataFrame,
+                   layers: Mapping[str, str], pairs: Sequence[tuple[str, str]]) -> pd.DataFrame:
+    """One row per (pair, d): IIA both ways and within each model, stitching, measures.
+
+    iia: rows of :func:`xcorr_lib.mas.iia_table` for every d (columns source, target, d,
+    iia); stitching: :func:`stitch_table`; measures: :func:`pair_measures`.
+    Adds ``iia_mean`` / ``stitch_acc``: the mean of the two directions.
+    """
+    look = {(r.source, r.target, r.d): r.iia for r in iia.itertuples()}
+    acc = {(r.source, r.target): r.stitch_acc for r in stitching.itertuples()}
+    meas = measures.set_index(["model_a", "model_b"])
+    rows = []
+    for d in sorted(iia.d.unique()):
+        for a, b in pairs:
+            ab, ba = look[(a, b, d)], look[(b, a, d)]
+            rows.append({"model_a": a, "model_b": b, "layer_a": layers[a], "layer_b": layers[b],
+                         "subspace_dim": int(d), "iia_a_to_b": ab, "iia_b_to_a": ba,
+                         "iia_a_to_a": look[(a, a, d)], "iia_b_to_b": look[(b, b, d)],
+                         "iia_mean": (ab + ba) / 2, "stitch_a_to_b": acc[(a, b)],
+                         "stitch_b_to_a": acc[(b, a)],
+                         "stitch_acc": (acc[(a, b)] + acc[(b, a)]) / 2,
+                         **meas.loc[(a, b)].to_dict()})
+    return pd.DataFrame(rows)
+
+
+MEASURE_COLUMNS = ("iia_mean", "stitch_acc", "neuron_corr", "neuron_corr_layer", "linear_cka_layer")
+
+
+def tidy_measures(table: pd.DataFrame, d: int,
+                  columns: Sequence[str] = MEASURE_COLUMNS) -> pd.DataFrame:
+    """Long format (pair, measure, value) of one d's rows, for ranking comparisons."""
+    rows = table[table.subspace_dim == d]
+    return pd.DataFrame([{"pair": f"{r['model_a']}-{r['model_b']}", "measure": c, "value": r[c]}
+                         for _, r in rows.iterrows() for c in columns])
+
+
+def attack_agreement(table: pd.DataFrame, degradation: Mapping[str, float], d: int, *,
+                     reference: str = "CNN",
+                     columns: Sequence[str] = MEASURE_COLUMNS) -> pd.DataFrame:
+    """Kendall tau between each measure of (net, reference) and the net's attack degradation.
+
+    The paper's claim (nets more aligned with the CNN degrade less) predicts tau < 0.
+    Returns measure, kendall_tau, n_nets (NaN tau with fewer than 3 nets or constant values).
+    """
+    from xcorr_lib.stats import rank_correlation
+
+    involved = (table.model_a == reference) | (table.model_b == reference)
+    rows = table[(table.subspace_dim == d) & involved]
+    nets = [b if a == reference else a for a, b in zip(rows.model_a, rows.model_b)]
+    keep = [i for i, n in enumerate(nets) if n in degradation]
+    deg = [degradation[nets[i]] for i in keep]
+    out = []
+    for c in columns:
+        vals = rows[c].to_numpy()[keep]
+        tau = rank_correlation(vals, deg, "kendall") if len(keep) >= 3 else float("nan")
+        out.append({"measure": c, "kendall_tau": tau, "n_nets": len(keep)})
+    return pd.DataFrame(out)
+
+
+def plot_mas(iia: pd.DataFrame, stitching: pd.DataFrame, table: pd.DataFrame, *,
+             chance: float = 0.1):
+    """Figure for notebook 06: IIA matrix at the largest d, stitching matrix, IIA vs d.
+
+    Returns the matplotlib Figure. Rows of the matrices are sources, columns targets.
+    """
+    import matplotlib.pyplot as plt
+
+    d_max = int(iia.d.max())
+    names = list(dict.fromkeys(iia.source))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
+    mats = [(iia[iia.d == d_max].pivot(index="source", columns="target", values="iia"),
+             f"IIA source -> target (d = {d_max}; diagonal: within-model)"),
+            (stitching.pivot(index="source", columns="target", values="stitch_acc"),
+             "linear stitching accuracy source -> target")]
+    for ax, (mat, title) in zip(axes[:2], mats):
+        mat = mat.reindex(index=names, columns=names)
+        im = ax.imshow(mat.to_numpy(dtype=float), vmin=0, vmax=1, cmap="viridis")
+        for i in range(len(names)):
+            for j in range(len(names)):
+                v = mat.iat[i, j]
+                if np.isfinite(v):
+                    ax.text(j, i, f"{v:.2f}", ha="center", va="center",
+                            color="white" if v < 0.6 else "black", fontsize=8)
+        ax.set_xticks(range(len(names)), names)
+        ax.set_yticks(range(len(names)), names)
+        ax.set_xlabel("target")
+        ax.set_ylabel("source")
+        ax.set_title(title, fontsize=10)
+    fig.colorbar(im, ax=axes[:2], shrink=0.8)
+    ax = axes[2]
+    for (a, b), rows in table.groupby(["model_a", "model_b"], sort=False):
+        ax.plot(rows.subspace_dim, rows.iia_mean, marker="o", label=f"{a}-{b}")
+    ax.axhline(chance, color="grey", ls="--", lw=1, label="chance")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("subspace size d")
+    ax.set_ylabel("IIA, mean of both directions")
+    ax.set_ylim(0, 1)
+    ax.set_title("IIA grows with the swapped subspace", fontsize=10)
+    ax.legend(fontsize=7, ncol=2)
+    return fig
+
+
+def rank_gaps(table: pd.DataFrame, d: int, a: str = "iia_mean", b: str = "neuron_corr",
+              columns: Sequence[str] = MEASURE_COLUMNS) -> pd.DataFrame:
+    """Rank of every pair under each measure (1 = most similar) at one d.
+
+    Returns pair, one ``rank_<measure>`` column per measure and ``gap`` = rank under ``a``
+    minus rank under ``b``, sorted by |gap| (largest disagreement first).
+    """
+    rows = table[table.subspace_dim == d]
+    out = pd.DataFrame({"pair": [f"{x}-{y}" for x, y in zip(rows.model_a, rows.model_b)]})
+    for c in columns:
+        out[f"rank_{c}"] = rows[c].rank(ascending=False, method="min").astype(int).to_numpy()
+    out["gap"] = out[f"rank_{a}"] - out[f"rank_{b}"]
+    return out.reindex(out.gap.abs().sort_values(ascending=False, kind="stable").index)
+
+
+def load_attack_degradation(dataset: str, profile: str, *, net4: str | None = None
+                            ) -> tuple[dict[str, float] | None, str]:
+    """Relative accuracy loss per net from notebook 03's ``table4_attack.csv``, if usable.
+
+    Returns ({net: rel_degradation}, "") or (None, reason) when the table is missing, was
+    made by another profile (per results/manifest.csv), or lacks the dataset/columns.
+    """
+    from xcorr_lib.provenance import results_dir, tables_dir
+
+    path = tables_dir() / "table4_attack.csv"
+    if not path.is_file():
+        return None, f"{path.name} not found (run notebook 03 with profile {profile!r} first)"
+    manifest = results_dir() / "manifest.csv"
+    made_by = None
+    if manifest.is_file():
+        rows = pd.read_csv(manifest, dtype=str).fillna("")
+        rows = rows[rows.artifact.str.endswith("tables/table4_attack.csv")]
+        made_by = rows.profile.iloc[-1] if len(rows) else None
+    if made_by != profile:
+        return None, f"{path.name} was made by profile {made_by!r}, not {profile!r}"
+    table = pd.read_csv(path)
+    if not {"dataset", "net", "rel_degradation"} <= set(table.columns):
+        return None, f"{path.name} lacks the columns dataset, net, rel_degradation"
+    table = table[table.dataset == dataset]
+    if net4 is not None and "net4" in table.columns:
+        table = table[table.net4 == net4]
+    if table.empty:
+        return None, f"{path.name} has no rows for {dataset!r}"
+    return dict(zip(table.net, table.rel_degradation.astype(float))), ""

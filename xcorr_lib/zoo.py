@@ -12,15 +12,13 @@ densenet         features.denseblock1..4, features.transition1..3        feature
 efficientnet     features.0 .. features.8                                features.3 (see below)
 ===============  ======================================================  ======================
 
-EfficientNet's "third stage". The paper does not publish this script. torchvision's
-``features`` holds the stem (``features.0``), seven MBConv stages (``features.1`` ..
-``features.7``) and the final 1x1 conv (``features.8``). Two readings are plausible:
-``features.3``, i.e. ``model.features[3]`` (the third MBConv stage counted from the
-first stride-2 one, 40 channels and 28x28 for B0 at 224 px: the index a script indexing
-``features`` would most likely write, as the ResNet/DenseNet scripts index named stages),
-and ``features.2``, the EfficientNet paper's own Table 1 numbering ("Stage 3", which
-counts the stem as stage 1; 24 channels, 56x56). We use ``features.3`` and expose both in
-:data:`EFFICIENTNET_THIRD_STAGE_READINGS`; every stage can be chosen by name.
+EfficientNet's "third stage" (the original script is not published). torchvision's
+``features`` holds the stem (``features.0``), seven MBConv stages (``features.1..7``) and
+a 1x1 conv (``features.8``). We use ``features.3``: the third MBConv stage, which is also
+``model.features[3]`` (40 channels, 28x28 for B0 at 224 px). The other reading,
+``features.2``, is "Stage 3" of the EfficientNet paper's Table 1, which counts the stem
+as stage 1 (24 channels, 56x56). Both are in :data:`EFFICIENTNET_THIRD_STAGE_READINGS`;
+any stage can be chosen by name.
 
 Weights. ``weights="default"`` means ``IMAGENET1K_V1``, what the original scripts got from
 torchvision's old ``pretrained=True``. ResNet-50/101/152 and EfficientNet-B1 also have
@@ -41,49 +39,43 @@ import shutil
 import tempfile
 import urllib.error
 import urllib.request
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Mapping, Sequence
 
+import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
 __all__ = [
-    "EFFICIENTNET_THIRD_STAGE_READINGS", "FAMILIES", "MODELS", "WeightsUnavailableError",
+    "DEFAULT_WEIGHTS", "EFFICIENTNET_THIRD_STAGE_READINGS", "FAMILIES", "MODELS", "WeightsUnavailableError",
     "ZooModel", "available_weights", "checkpoint_dir", "family_models", "get_entry",
-    "ScriptTaps", "load_model", "resolve_weights", "stage_units", "tap_script_modules",
-    "weights_label",
+    "UNITS_MODES", "load_model", "pair_matrix", "partial_correlation_table",
+    "resolve_weights", "stage_activations", "stage_units", "truncate", "weights_label",
 ]
 
 FAMILIES = ("resnet", "densenet", "efficientnet")
 
 EFFICIENTNET_THIRD_STAGE_READINGS: dict[str, str] = {
-    "features.3": "model.features[3]: third MBConv stage after features[1] (our choice)",
+    "features.3": "third MBConv stage = model.features[3] (our choice)",
     "features.2": "'Stage 3' of the EfficientNet paper's Table 1 (stem conv = stage 1)",
 }
 
 
+DEFAULT_WEIGHTS = "IMAGENET1K_V1"  # what torchvision's old ``pretrained=True`` loaded
+
+
 @dataclass(frozen=True)
 class ZooModel:
-    """One registry entry.
-
-    Attributes
-    ----------
-    name : torchvision builder name, e.g. ``"resnet50"``.
-    family : ``"resnet"``, ``"densenet"`` or ``"efficientnet"``.
-    stages : module names of the stages, shallow to deep.
-    paper_stage : the stage used for Tables 5-7.
-    """
+    """One registry entry: torchvision builder name, family, stage names (shallow to
+    deep) and the stage used for Tables 5-7."""
 
     name: str
     family: str
     stages: tuple[str, ...]
     paper_stage: str
-
-    @property
-    def default_weights(self) -> str:
-        """``IMAGENET1K_V1`` for every model (what ``pretrained=True`` loaded)."""
-        return "IMAGENET1K_V1"
 
 
 _RESNET_STAGES = ("conv1", "layer1", "layer2", "layer3", "layer4")
@@ -108,10 +100,9 @@ class WeightsUnavailableError(RuntimeError):
 
 def get_entry(name: str) -> ZooModel:
     """Registry entry of ``name``; ValueError listing the valid names otherwise."""
-    try:
-        return MODELS[name]
-    except KeyError:
-        raise ValueError(f"unknown model {name!r}; valid models: {', '.join(MODELS)}") from None
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; valid models: {', '.join(MODELS)}")
+    return MODELS[name]
 
 
 def family_models(family: str) -> list[str]:
@@ -155,7 +146,7 @@ def resolve_weights(name: str, weights: Any) -> Any:
     if isinstance(weights, str):
         key = weights.split(".")[-1]
         if key.lower() == "default":
-            key = MODELS[name].default_weights
+            key = DEFAULT_WEIGHTS
         if key in enum.__members__ and key != "DEFAULT":
             return enum[key]
     raise ValueError(f"unknown weights {weights!r} for {name}; valid: None, 'default', "
@@ -253,22 +244,14 @@ def load_model(name: str, weights: Any = "default", *, seed: int = 0,
 
 
 @functools.lru_cache(maxsize=None)
-def _stage_shapes(name: str, input_size: int) -> dict[str, tuple[int, ...]]:
+def _stage_shape(name: str, stage: str, input_size: int) -> tuple[int, ...]:
     from torchvision.models import get_model_builder
 
     with torch.device("meta"):
-        model = get_model_builder(name)(weights=None)
-    model.eval()
-    shapes: dict[str, tuple[int, ...]] = {}
-    modules = dict(model.named_modules())
-    hooks = [modules[s].register_forward_hook(
-        lambda _m, _i, out, s=s: shapes.__setitem__(s, tuple(out.shape[1:])))
-        for s in MODELS[name].stages]
-    with torch.no_grad():
-        model(torch.empty(1, 3, input_size, input_size, device="meta"))
-    for hook in hooks:
-        hook.remove()
-    return shapes
+        model = get_model_builder(name)(weights=None).eval()
+        with torch.no_grad():
+            out = truncate(model, stage)(torch.empty(1, 3, input_size, input_size))
+    return tuple(out.shape[1:])
 
 
 def stage_units(name: str, stage: str, input_size: int = 224) -> tuple[int, int, int]:
@@ -280,72 +263,138 @@ def stage_units(name: str, stage: str, input_size: int = 224) -> tuple[int, int,
     check_stage(name, stage)
     if input_size < 32:
         raise ValueError(f"input_size must be >= 32 pixels, got {input_size}")
-    return _stage_shapes(name, int(input_size))[stage]  # type: ignore[return-value]
+    return _stage_shape(name, stage, int(input_size))  # type: ignore[return-value]
 
 
-# ----------------------------------------------------------------------------- TorchScript
-_TAP_ATTR = "_xcorr_tap_out"
+def truncate(model: nn.Module, stage: str) -> nn.Module:
+    """The part of a zoo model up to ``stage``: its forward returns the stage output.
 
-
-class _Tap(nn.Identity):
-    """Stand-in for one module of a ScriptModule: forward hooks on it see that module's output."""
-
-
-class ScriptTaps(nn.Module):
-    """Eager wrapper of a TorchScript model whose chosen submodules can be hooked.
-
-    ``register_forward_hook`` does not work on ScriptModules. :func:`tap_script_modules`
-    makes each chosen submodule store its output in an attribute (one ``prim::SetAttr``
-    added to its compiled ``forward``); this wrapper runs the model, then passes every
-    stored output through a ``_Tap`` registered under the same dotted name, so
-    ``capture_activations(wrapper, probes, {"block.1": 0})`` works as for eager models.
+    ResNet, DenseNet and EfficientNet run their top-level children (and those of
+    ``features``) in order, so the prefix is an ``nn.Sequential`` that shares the
+    modules and keeps their names (``layer4``, ``features.transition3``, ...): hooks and
+    :func:`xcorr_lib.capture.capture_activations` see the same module names, and the
+    layers after the stage are never computed.
     """
-
-    def __init__(self, script: torch.jit.ScriptModule, names: list[str]) -> None:
-        super().__init__()
-        self.xcorr_script = script
-        self._names = list(names)
-        script_modules = dict(script.named_modules())  # ScriptModules lack get_submodule
-        self._sources = [script_modules[n] for n in self._names]
-        for name in self._names:
-            parent: nn.Module = self
-            for part in name.split("."):
-                if part not in parent._modules:
-                    parent.add_module(part, _Tap())
-                parent = parent._modules[part]  # type: ignore[assignment]
-
-    def forward(self, *args: Any, **kwargs: Any) -> Any:
-        out = self.xcorr_script(*args, **kwargs)
-        for name, source in zip(self._names, self._sources):
-            self.get_submodule(name)(source._c.getattr(_TAP_ATTR))
-        return out
+    parts = stage.split(".")
+    if len(parts) > 2 or (len(parts) == 2 and parts[0] != "features"):
+        raise ValueError(f"cannot truncate at {stage!r}: expected a top-level or features.* module")
+    container = model.features if len(parts) == 2 else model
+    if parts[-1] not in container._modules:
+        raise ValueError(f"{stage!r} is not a module of this model")
+    kept: dict[str, nn.Module] = {}
+    for name, child in container.named_children():
+        kept[name] = child
+        if name == parts[-1]:
+            break
+    prefix = nn.Sequential(OrderedDict(kept))
+    return nn.Sequential(OrderedDict(features=prefix)) if len(parts) == 2 else prefix
 
 
-def tap_script_modules(script: torch.jit.ScriptModule, names: list[str]) -> ScriptTaps:
-    """Make the outputs of the named submodules of a TorchScript model capturable.
+# ----------------------------------------------------------------------------- Tables 5-7
+UnitsMode = Literal["original", "full"]
+UNITS_MODES = ("original", "full")
 
-    Modifies ``script`` in place (its compiled methods), so load a fresh copy
-    (``torch.jit.load``) for this. Each named module must return a single tensor.
-    Works for scripted and traced models; relies on TorchScript internals (``_c``).
 
-    Raises ValueError for unknown names or modules that do not return a tensor.
+def stage_activations(model: nn.Module, images: torch.Tensor, stage: str, *,
+                      units_mode: UnitsMode = "original", units_per_stage: int | None = None,
+                      seed: int = 0, batch_size: int = 32, device: str | torch.device | None = None,
+                      progress: bool = False) -> tuple[torch.Tensor, np.ndarray]:
+    """Units of one stage on the probe images, all at depth 0.
+
+    ``units_mode="original"``: channel 0 only, every spatial position (what the original
+    scripts kept: 7x7 = 49 units for ResNet ``layer4``). ``"full"``: every (channel, row,
+    col) unit, optionally a seeded random subset of ``units_per_stage`` of them
+    (:func:`xcorr_lib.correlation.select_units`). Only the layers up to the stage run
+    (:func:`truncate`).
+
+    Returns
+    -------
+    acts : float32 tensor (M probes, N units) on CPU; layers : int64 array (N,) of zeros.
     """
-    modules = dict(script.named_modules())
-    for name in names:
-        if not name or name not in modules:
-            raise ValueError(f"unknown module {name!r}; valid modules: {', '.join(n for n in modules if n)}")
-        sub = modules[name]
-        graph = sub._c._get_method("forward").graph
-        ret = graph.return_node()
-        out = ret.inputsAt(0)
-        if not isinstance(out.type(), torch._C.TensorType):
-            raise ValueError(f"module {name!r} returns {out.type()}, not a tensor; choose a module "
-                             "that returns one tensor")
-        for other in modules.values():  # every instance of the same compiled class gets the slot
-            if other._c._type() == sub._c._type() and not other._c.hasattr(_TAP_ATTR):
-                other._c._register_attribute(_TAP_ATTR, torch._C.TensorType.get(), torch.empty(0))
-        if not any(n.kind() == "prim::SetAttr" and n.s("name") == _TAP_ATTR for n in graph.nodes()):
-            node = graph.create("prim::SetAttr", [next(iter(graph.inputs())), out], 0)
-            node.s_("name", _TAP_ATTR)
-            node.insertBefore(ret)
-    return ScriptTaps(script, list(names))
+    from xcorr_lib.capture import capture_activations
+    from xcorr_lib.correlation import select_units
+
+    if units_mode not in UNITS_MODES:
+        raise ValueError(f"unknown units_mode {units_mode!r}; valid: {', '.join(UNITS_MODES)}")
+    if units_mode == "original" and units_per_stage is not None:
+        raise ValueError("units_per_stage applies to units_mode='full' only (original = channel 0)")
+    acts, layers = capture_activations(truncate(model, stage), images, {stage: 0}, batch_size=batch_size,
+                                       channels=[0] if units_mode == "original" else None,
+                                       device=device, progress=progress)
+    if units_per_stage is not None:
+        acts, layers, _ = select_units(acts, layers, per_layer=units_per_stage, seed=seed)
+    return acts, layers
+
+
+def partial_correlation_table(models: Mapping[str, Sequence[str]], images: torch.Tensor, *,
+                              stages: Mapping[str, str] | None = None, weights: Any = "default",
+                              units_mode: UnitsMode = "original", units_per_stage: int | None = None,
+                              variant: str = "paper", constant: str = "zero", seed: int = 0,
+                              batch_size: int = 32, device: str | torch.device | None = None,
+                              progress: bool = True) -> pd.DataFrame:
+    """Symmetric Corr(A, B) of every pair of models within each family (Tables 5-7).
+
+    Parameters
+    ----------
+    models : {family: [model names]}; pairs are formed within a family.
+    images : (M, 3, H, W) probe images, the same for every model.
+    stages : {model name: stage}; default the paper's stage of each model.
+    weights : passed to :func:`load_model` (None = seeded random init, ``seed``).
+    units_mode, units_per_stage : see :func:`stage_activations` (subset seeded by ``seed``).
+    variant, constant : passed to :func:`xcorr_lib.correlation.neuron_correlation`
+        (``direction="both"``, as Tables 5-7). One stage per model means every unit has
+        depth 0, so the depth penalty is 1 and both variants give the same score.
+
+    Returns
+    -------
+    DataFrame, one row per pair: family, model_a, model_b, stage_a, stage_b, n_probes,
+    units ("N_a/N_b"), units_a, units_b, n_constant_a, n_constant_b, weights, variant,
+    constant, units_mode, score, null_independent (the score expected if every unit were
+    unrelated to all units of the other model and the units were independent Gaussians:
+    the max-of-many baseline, :func:`xcorr_lib.stats.expected_max_abs_corr`).
+    """
+    from tqdm.auto import tqdm
+
+    from xcorr_lib.correlation import neuron_correlation
+    from xcorr_lib.stats import expected_max_abs_corr
+
+    stages = dict(stages or {})
+    rows = []
+    for family, names in models.items():
+        if set(names) - set(family_models(family)):
+            raise ValueError(f"models {sorted(set(names) - set(family_models(family)))} are not in "
+                             f"family {family!r}: {', '.join(family_models(family))}")
+        acts: dict[str, tuple[torch.Tensor, np.ndarray, str, str]] = {}
+        for name in tqdm(names, desc=f"{family} ({units_mode})", disable=not progress):
+            stage = check_stage(name, stages.get(name, MODELS[name].paper_stage))
+            model = load_model(name, weights, seed=seed, device=device)
+            a, lay = stage_activations(model, images, stage, units_mode=units_mode,
+                                       units_per_stage=units_per_stage, seed=seed,
+                                       batch_size=batch_size, device=device)
+            acts[name] = (a, lay, stage, model.xcorr_weights)
+            del model
+        for i, na in enumerate(names):
+            for nb in names[i + 1:]:
+                (a, la, sa, wa), (b, lb, sb, wb) = acts[na], acts[nb]
+                res = neuron_correlation(a, la, b, lb, variant=variant, direction="both",
+                                         constant=constant, device=device)
+                rows.append({"family": family, "model_a": na, "model_b": nb, "stage_a": sa,
+                             "stage_b": sb, "n_probes": int(a.shape[0]),
+                             "units": f"{a.shape[1]}/{b.shape[1]}", "units_a": int(a.shape[1]),
+                             "units_b": int(b.shape[1]), "n_constant_a": res.n_constant_a,
+                             "n_constant_b": res.n_constant_b,
+                             "weights": wa if wa == wb else f"{wa}/{wb}", "variant": variant,
+                             "constant": constant, "units_mode": units_mode, "score": res.score,
+                             "null_independent": 0.5 * (expected_max_abs_corr(len(a), b.shape[1])
+                                                        + expected_max_abs_corr(len(a), a.shape[1]))})
+    return pd.DataFrame(rows)
+
+
+def pair_matrix(table: pd.DataFrame, family: str) -> pd.DataFrame:
+    """Symmetric model x model matrix of ``score`` for one family (NaN diagonal)."""
+    sub = table[table["family"] == family]
+    names = [n for n in family_models(family) if n in set(sub["model_a"]) | set(sub["model_b"])]
+    mat = pd.DataFrame(np.nan, index=names, columns=names)
+    for row in sub.itertuples():
+        mat.loc[row.model_a, row.model_b] = mat.loc[row.model_b, row.model_a] = row.score
+    return mat

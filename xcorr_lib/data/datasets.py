@@ -37,13 +37,14 @@ anything else raises DataIntegrityError. Afro-MNIST images are stored as 8-byte 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Literal, Sequence
 
 import numpy as np
 
 from .errors import DataIntegrityError
 from .files import ensure_files, verify_file
-from .idx import check_images, check_labels, parse_idx, read_bytes, read_npy
+from .idx import check_images, check_labels, parse_idx, read_npy
 from .sources import AFRO_SCRIPTS, DatasetSpec, dataset_spec
 
 DatasetName = Literal["mnist", "fashion-mnist", "kmnist", "afro-mnist", "digits"]
@@ -186,7 +187,7 @@ def _to_float(X: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(X, dtype=np.float32)
 
 
-def _read_split(spec: DatasetSpec, split: str, paths: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
+def _read_split(spec: DatasetSpec, split: str, paths: dict[str, Path]) -> tuple[np.ndarray, np.ndarray]:
     """Images (uint8 for IDX, float32 in [0, 1] for .npy) and int64 labels of one split."""
     img_fs, lab_fs = spec.files[split]
     img_path, lab_path = paths[img_fs.filename], paths[lab_fs.filename]

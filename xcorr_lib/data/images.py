@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import pandas as pd
 
 from .errors import ProbeImageError
 from .paths import resolve_root
+
+if TYPE_CHECKING:
+    import torch
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 DEFAULT_WEIGHTS = "ResNet18_Weights.IMAGENET1K_V1"
@@ -104,7 +107,7 @@ def resolve_transform(weights: Any = None, transform: Callable | None = None) ->
 
 def load_probe_images(folder: str | os.PathLike[str] | None = None, n: int | None = None,
                       seed: int = 0, *, weights: Any = None,
-                      transform: Callable | None = None) -> tuple["torch.Tensor", pd.DataFrame]:  # noqa: F821
+                      transform: Callable | None = None) -> tuple[torch.Tensor, pd.DataFrame]:
     """Load and preprocess a seeded selection of probe images.
 
     Parameters

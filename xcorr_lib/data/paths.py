@@ -64,7 +64,8 @@ def is_writable(path: Path) -> bool:
         path = path.parent
     if not path.is_dir():
         return False
-    return os.access(path, os.W_OK) and bool(path.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    any_write_bit = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
+    return os.access(path, os.W_OK) and bool(path.stat().st_mode & any_write_bit)
 
 
 def download_dir(folder: str, root: str | os.PathLike[str] | None = None) -> Path | None:

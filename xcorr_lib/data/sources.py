@@ -134,22 +134,38 @@ KMNIST = DatasetSpec(
 
 # sha256 and size of the Afro-MNIST .npy files (GitHub LFS pointers, commit 02da1ad0cb75).
 _AFRO_DIGESTS: dict[str, tuple[str, int]] = {
-    "Ethiopic_MNIST_X_train.npy": ("22b27e98a23c234a2912f70d71419bd1a0750cfadb4dccd9ff65e6de2cdb7a63", 376320128),
-    "Ethiopic_MNIST_X_test.npy": ("d30f3bf6a76f318fe7fea1f33e697afc95484c100a7c48823f82e9a13ec99838", 62720128),
-    "Ethiopic_MNIST_y_train.npy": ("d079a254667963aa2e0759b43cfb3486b75ecff9acbf8c4f7ebe3bbd0babd5e6", 240128),
-    "Ethiopic_MNIST_y_test.npy": ("63653332870723408208b228eb6af4a5ee806ae311a4090b121af9419ca117ca", 40128),
-    "Vai_MNIST_X_train.npy": ("755bc3af8c104c0999ab13007abc1dfaee11da694cad9ce998aa731a66a97a82", 376320128),
-    "Vai_MNIST_X_test.npy": ("06c9d92c28434193abc6f7cf8a3b3184ead5e71b12e06924d39c2343b2eef470", 62720128),
-    "Vai_MNIST_y_train.npy": ("a16787511aa9145144438fd86fddfbc807eba735000b422fb4c76d7e8d52efea", 480128),
-    "Vai_MNIST_y_test.npy": ("ae26845571a8620422f72d5f5f76c26af632869c363ca5267944907f25724f1d", 80128),
-    "Osmanya_MNIST_X_train.npy": ("3f76c33eaa4b664d8107d4f03d26df96ff5cb5ce4c4c3996cceedc27fe098a14", 376320128),
-    "Osmanya_MNIST_X_test.npy": ("8dd89699252caba1dc7562e6c227e849aa990a6958f6564f34fbba12d7b80490", 62720128),
-    "Osmanya_MNIST_y_train.npy": ("f222f75f4d84be419612e9d8fbfbae8cc76757349683c1d106cdfabbeee21488", 480128),
-    "Osmanya_MNIST_y_test.npy": ("93488d170cc402f2b1a293ea6f99ffde5c02bb63ba84bc6add2eccb6b9d39e9b", 80128),
-    "NKo_MNIST_X_train.npy": ("b69d00704fcfc8394928bf073ac301b8601ac392aa0badec977669fc6bb94444", 376320128),
-    "NKo_MNIST_X_test.npy": ("7a7e961b1d28b59220f26ca3a762ee37ee0c79f172195e46fb89dd9072658752", 62720128),
-    "NKo_MNIST_y_train.npy": ("42ca650e8dde302e1923ddf245dccf855257fddc2cb080af0d5f4d2d5a228c5d", 480128),
-    "NKo_MNIST_y_test.npy": ("67dbba6a82a4fed3b993d83279239c92cb8e60d81109f35364a2cf8a17e2a3d5", 80128),
+    "Ethiopic_MNIST_X_train.npy":
+        ("22b27e98a23c234a2912f70d71419bd1a0750cfadb4dccd9ff65e6de2cdb7a63", 376320128),
+    "Ethiopic_MNIST_X_test.npy":
+        ("d30f3bf6a76f318fe7fea1f33e697afc95484c100a7c48823f82e9a13ec99838", 62720128),
+    "Ethiopic_MNIST_y_train.npy":
+        ("d079a254667963aa2e0759b43cfb3486b75ecff9acbf8c4f7ebe3bbd0babd5e6", 240128),
+    "Ethiopic_MNIST_y_test.npy":
+        ("63653332870723408208b228eb6af4a5ee806ae311a4090b121af9419ca117ca", 40128),
+    "Vai_MNIST_X_train.npy":
+        ("755bc3af8c104c0999ab13007abc1dfaee11da694cad9ce998aa731a66a97a82", 376320128),
+    "Vai_MNIST_X_test.npy":
+        ("06c9d92c28434193abc6f7cf8a3b3184ead5e71b12e06924d39c2343b2eef470", 62720128),
+    "Vai_MNIST_y_train.npy":
+        ("a16787511aa9145144438fd86fddfbc807eba735000b422fb4c76d7e8d52efea", 480128),
+    "Vai_MNIST_y_test.npy":
+        ("ae26845571a8620422f72d5f5f76c26af632869c363ca5267944907f25724f1d", 80128),
+    "Osmanya_MNIST_X_train.npy":
+        ("3f76c33eaa4b664d8107d4f03d26df96ff5cb5ce4c4c3996cceedc27fe098a14", 376320128),
+    "Osmanya_MNIST_X_test.npy":
+        ("8dd89699252caba1dc7562e6c227e849aa990a6958f6564f34fbba12d7b80490", 62720128),
+    "Osmanya_MNIST_y_train.npy":
+        ("f222f75f4d84be419612e9d8fbfbae8cc76757349683c1d106cdfabbeee21488", 480128),
+    "Osmanya_MNIST_y_test.npy":
+        ("93488d170cc402f2b1a293ea6f99ffde5c02bb63ba84bc6add2eccb6b9d39e9b", 80128),
+    "NKo_MNIST_X_train.npy":
+        ("b69d00704fcfc8394928bf073ac301b8601ac392aa0badec977669fc6bb94444", 376320128),
+    "NKo_MNIST_X_test.npy":
+        ("7a7e961b1d28b59220f26ca3a762ee37ee0c79f172195e46fb89dd9072658752", 62720128),
+    "NKo_MNIST_y_train.npy":
+        ("42ca650e8dde302e1923ddf245dccf855257fddc2cb080af0d5f4d2d5a228c5d", 480128),
+    "NKo_MNIST_y_test.npy":
+        ("67dbba6a82a4fed3b993d83279239c92cb8e60d81109f35364a2cf8a17e2a3d5", 80128),
 }
 _AFRO_LFS_COMMIT = "02da1ad0cb75a88ae9294e512a44281ac5e67167"
 

@@ -1,0 +1,140 @@
+"""Benchmarks of the correlation engine (issue 2 acceptance figures).
+
+(1) speed-up over a per-pair Python loop at the paper's Table-3 size (10 probes,
+    100 vs 7008 units, original variant, forward direction). The loop is timed on a
+    subset of unit pairs and extrapolated to all pairs (it says so in the table).
+(2) engine time / one bare torch matmul of the same shapes (512 probes, 6000 x 6000
+    units, both directions, float32). Both are timed alternately, best of --repeats.
+(3) peak memory and time for 100,000 x 100,000 units with 64 probes, in a fresh
+    subprocess so that its peak resident memory (ru_maxrss) is its own.
+
+Usage::
+
+    python benchmarks/bench_correlation.py [--skip-large] [--repeats 5] [--threads N]
+
+Timings depend on the machine and on its load; print the table, don't assert on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+
+from xcorr_lib.correlation import neuron_correlation
+
+
+def best_time(fn, repeats: int) -> float:
+    """Smallest wall time of ``repeats`` calls (after one warm-up call)."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def per_pair_loop(A: np.ndarray, la: np.ndarray, B: np.ndarray, lb: np.ndarray, units: np.ndarray) -> np.ndarray:
+    """The naive method (original variant, forward): np.corrcoef for every pair (u, v)."""
+    scores = np.zeros(len(units))
+    for k, u in enumerate(units):
+        best = -1.0
+        for v in range(B.shape[1]):
+            r = np.corrcoef(A[:, u], B[:, v])[0, 1]
+            r = 0.0 if np.isnan(r) else abs(r)
+            best = max(best, r / (1 + abs(int(la[u]) - int(lb[v]))))
+        scores[k] = best
+    return scores
+
+
+def bench_speedup(repeats: int, loop_units: int) -> dict:
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(10, 100)), rng.normal(size=(10, 7008))
+    la, lb = np.repeat(np.arange(2), 50), np.repeat(np.arange(3), [2336, 2336, 2336])
+    units = np.arange(0, 100, 100 // loop_units)[:loop_units]
+    t0 = time.perf_counter()
+    loop_scores = per_pair_loop(A, la, B, lb, units)
+    t_loop = (time.perf_counter() - t0) * 100 / len(units)  # extrapolated to all 100 units
+    run = lambda: neuron_correlation(A, la, B, lb, variant="original", direction="forward")  # noqa: E731
+    t_engine = best_time(run, repeats)
+    assert np.allclose(run().scores_a[units], loop_scores, atol=1e-5), "engine and loop disagree"
+    return {"loop_s": t_loop, "engine_s": t_engine, "speedup": t_loop / t_engine,
+            "note": f"loop timed on {len(units)}x7008 pairs, x{100 / len(units):g}"}  # fmt: skip
+
+
+def bench_matmul_ratio(repeats: int, m: int, n: int, block_size: int | None) -> dict:
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.randn(m, n, generator=gen), torch.randn(m, n, generator=gen)
+    layers = np.zeros(n, dtype=np.int64)
+    at, out = a.T.contiguous(), torch.empty(n, n)
+    mm = lambda: torch.mm(at, b, out=out)  # noqa: E731
+    engine = lambda: neuron_correlation(a, layers, b, layers, block_size=block_size)  # noqa: E731
+    mm(), engine()
+    t_mm, t_engine = [], []
+    for _ in range(repeats):  # alternate, so that both see the same machine load
+        for fn, acc in ((mm, t_mm), (engine, t_engine)):
+            t0 = time.perf_counter()
+            fn()
+            acc.append(time.perf_counter() - t0)
+    return {"matmul_s": min(t_mm), "engine_s": min(t_engine), "ratio": min(t_engine) / min(t_mm)}
+
+
+def large_case(n: int, m: int, block_size: int | None) -> dict:
+    """Runs in the subprocess: 100k x 100k units, 64 probes, both directions."""
+    gen = torch.Generator().manual_seed(0)
+    latent = torch.randn(m, 16, generator=gen)
+    a = latent @ torch.randn(16, n, generator=gen) + torch.randn(m, n, generator=gen)
+    b = latent @ torch.randn(16, n, generator=gen) + torch.randn(m, n, generator=gen)
+    layers = np.repeat(np.arange(4), n // 4 + 1)[:n]
+    rss_inputs = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t0 = time.perf_counter()
+    res = neuron_correlation(a, layers, b, layers, block_size=block_size, progress=True)
+    return {"seconds": time.perf_counter() - t0, "score": res.score, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "rss_before_mib": rss_inputs, "inputs_mib": 2 * a.numel() * 4 / 2**20}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=5, help="timed repetitions (best is kept)")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    parser.add_argument("--block-size", type=int, default=None, help="engine block size (default: the engine's)")
+    parser.add_argument("--loop-units", type=int, default=5, help="units of the 100 on which the per-pair loop is timed")
+    parser.add_argument("--ratio-units", type=int, default=6000, help="units per side of the matmul-ratio case")
+    parser.add_argument("--skip-large", action="store_true", help="skip the 100k x 100k case")
+    parser.add_argument("--large-units", type=int, default=100_000)
+    parser.add_argument("--_large-child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args._large_child:
+        print(json.dumps(large_case(args.large_units, 64, args.block_size)))
+        return
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, block_size={args.block_size or 'default'}")
+    rows = []
+    s = bench_speedup(args.repeats, args.loop_units)
+    rows.append(("(1) speed-up vs per-pair loop, 10 x (100 vs 7008)", f"{s['speedup']:,.0f}x",
+                 f"loop {s['loop_s']:.1f} s ({s['note']}), engine {s['engine_s'] * 1e3:.1f} ms"))  # fmt: skip
+    r = bench_matmul_ratio(args.repeats, 512, args.ratio_units, args.block_size)
+    rows.append((f"(2) engine / bare matmul, 512 x ({args.ratio_units} vs {args.ratio_units}), both", f"{r['ratio']:.2f}",
+                 f"engine {r['engine_s']:.3f} s, matmul {r['matmul_s']:.3f} s"))  # fmt: skip
+    if not args.skip_large:
+        cmd = [sys.executable, __file__, "--_large-child", "--large-units", str(args.large_units)]
+        cmd += ["--threads", str(args.threads)] if args.threads else []
+        cmd += ["--block-size", str(args.block_size)] if args.block_size else []
+        out = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+        rows.append((f"(3) {args.large_units:,} x {args.large_units:,} units, 64 probes, both", f"{out['peak_rss_mib']:,.0f} MiB peak RSS",
+                     f"{out['seconds']:.0f} s; inputs {out['inputs_mib']:.0f} MiB, RSS before the call {out['rss_before_mib']:.0f} MiB"))  # fmt: skip
+    width = max(len(r[0]) for r in rows)
+    for name, value, detail in rows:
+        print(f"{name:<{width}}  {value:>18}  {detail}")
+
+
+if __name__ == "__main__":
+    main()

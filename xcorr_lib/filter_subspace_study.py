@@ -1,0 +1,323 @@
+"""The study of notebook 07: atom similarity beside probe-based measures on one model family.
+
+Steps (each a function, so tests reach all of it):
+
+- :class:`Task`, :func:`load_task`: a fine-tuning task = dataset + protocol + optional
+  class subset + training-set size + seed;
+- :func:`build_models`: a base :class:`~xcorr_lib.atoms.AtomCNN` trained on one task
+  (:func:`~xcorr_lib.filter_subspace.train_shared`) and one atom-fine-tuned copy per task
+  (:func:`~xcorr_lib.filter_subspace.finetune_atoms`), cached;
+- :func:`pair_table`: for every pair of models and every probe set, atom similarity,
+  neuron correlation (paper variant, both directions, the two conv blocks) and linear
+  CKA (mean over the two blocks), with the seconds each took;
+- :func:`relation_table`, :func:`mantel_test`, :func:`probe_robustness`,
+  :func:`cost_summary`: linear and rank agreement across pairs, sensitivity to the probe
+  distribution, cost ratio; :func:`plot_study`: the figure.
+
+Cost accounting per row: ``seconds_atoms`` is one call of
+:func:`~xcorr_lib.filter_subspace.atom_similarity`; ``seconds_probe`` is what the
+probe-based values of that row need from scratch: capturing both models' units on the
+probes (each model is captured once per probe set; its time is charged to every pair it
+appears in) plus neuron correlation plus linear CKA (also reported separately).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import time
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import stats
+from tqdm import tqdm
+
+from xcorr_lib.atoms import AtomCNN
+from xcorr_lib.data import load_dataset, subset
+from xcorr_lib.filter_subspace import atom_similarity, finetune_atoms, train_shared
+
+__all__ = ["Task", "load_task", "build_models", "pair_table", "relation_table", "mantel_test",
+           "probe_robustness", "cost_summary", "plot_study", "MEASURES"]
+
+#: Probe-based measures compared with atom similarity (columns of :func:`pair_table`).
+MEASURES: tuple[str, ...] = ("neuron_correlation", "linear_cka")
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """A training task for one model.
+
+    Attributes
+    ----------
+    name : str
+        Label of the model trained on it (unique within a study).
+    dataset : str
+        A :func:`xcorr_lib.data.load_dataset` name ("fashion-mnist", "mnist", "digits", ...).
+    protocol : str
+        ``load_dataset`` protocol ("official", "original", "test-split").
+    classes : tuple of int, optional
+        Keep only these labels (labels are not renumbered); None = all.
+    n_train : int, optional
+        Seeded random subset of this many training images; None = all.
+    seed : int
+        Seeds the subset and the training.
+    """
+
+    name: str
+    dataset: str
+    protocol: str = "official"
+    classes: tuple[int, ...] | None = None
+    n_train: int | None = None
+    seed: int = 0
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Task":
+        """From a plain dict (e.g. a notebook parameter read from YAML)."""
+        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown task field(s) {sorted(unknown)}; valid: "
+                             f"{[f.name for f in dataclasses.fields(cls)]}")
+        d = dict(d)
+        if d.get("classes") is not None:
+            d["classes"] = tuple(int(c) for c in d["classes"])
+        return cls(**d)
+
+
+def load_task(task: Task, split: str = "train", *, n: int | None = None,
+              root: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, 28, 28) float32 and labels (N,) of a task's split.
+
+    The class filter applies to both splits; the subset of ``task.n_train`` (train) or
+    ``n`` (either split, overrides) images is drawn with ``task.seed``.
+    """
+    X, y = load_dataset(task.dataset, split, root, protocol=task.protocol, progress=False)  # type: ignore[arg-type]
+    if task.classes is not None:
+        bad = sorted(set(task.classes) - set(np.unique(y).tolist()))
+        if bad:
+            raise ValueError(f"task {task.name!r}: classes {bad} do not occur in {task.dataset}")
+        keep = np.isin(y, task.classes)
+        X, y = X[keep], y[keep]
+    size = n if n is not None else (task.n_train if split == "train" else None)
+    return subset(X, y, size, task.seed)
+
+
+def build_models(base: Task, tasks: Sequence[Task], *, n_atoms: int, base_epochs: int,
+                 finetune_epochs: int, base_lr: float = 0.002, finetune_lr: float = 0.01,
+                 train_head: bool = False, cache: bool = True, progress: bool = True,
+                 root: Any = None) -> dict[str, AtomCNN]:
+    """The base model (key ``base.name``) and one atom-fine-tuned copy per task.
+
+    Returns ``{name: AtomCNN}`` in order: base first, then ``tasks``.
+    """
+    names = [base.name, *(t.name for t in tasks)]
+    if len(set(names)) != len(names):
+        raise ValueError(f"model names must be unique, got {names}")
+    X, y = load_task(base, root=root)
+    models = {base.name: train_shared(X, y, n_atoms=n_atoms, epochs=base_epochs, lr=base_lr,
+                                      seed=base.seed, cache=cache, progress=progress)}
+    for task in tqdm(tasks, desc="fine-tune atoms", unit="model", disable=not progress, leave=False):
+        X, y = load_task(task, root=root)
+        models[task.name] = finetune_atoms(models[base.name], X, y, epochs=finetune_epochs, lr=finetune_lr,
+                                           seed=task.seed, train_head=train_head, cache=cache,
+                                           progress=False, desc=task.name)
+    return models
+
+
+def _per_layer_cka(acts_a: torch.Tensor, layers_a: np.ndarray, acts_b: torch.Tensor,
+                   layers_b: np.ndarray) -> dict[int, float]:
+    from xcorr_lib.measures import linear_cka
+
+    out = {}
+    for layer in np.unique(layers_a):
+        out[int(layer)] = linear_cka(acts_a[:, torch.as_tensor(layers_a == layer)],
+                                     acts_b[:, torch.as_tensor(layers_b == layer)])
+    return out
+
+
+def pair_table(models: Mapping[str, AtomCNN], probes: Mapping[str, Any], *, batch_size: int = 256,
+               progress: bool = True) -> pd.DataFrame:
+    """Every measure for every unordered pair of models and every probe set.
+
+    Parameters
+    ----------
+    models : {name: AtomCNN}
+        Sharing one base (atom similarity requires identical coefficients).
+    probes : {probe name: array or tensor (M, 28, 28)}
+        E.g. ``{"images": test images, "noise": uniform noise}``.
+
+    Returns
+    -------
+    DataFrame, one row per (pair, probe): model_a, model_b, probe, n_probes,
+    atom_similarity, atom_<layer> per conv layer, neuron_correlation, linear_cka (mean
+    over blocks), linear_cka_block<d>, seconds_atoms, seconds_capture,
+    seconds_correlation, seconds_cka, seconds_probe (see the module docstring).
+    """
+    from xcorr_lib.capture import capture_activations
+    from xcorr_lib.correlation import neuron_correlation
+
+    if len(models) < 2:
+        raise ValueError(f"need at least 2 models, got {len(models)}")
+    if not probes:
+        raise ValueError("need at least one probe set")
+    rows = []
+    pairs = list(itertools.combinations(models, 2))
+    for probe_name, probe in probes.items():
+        x = torch.as_tensor(np.asarray(probe, dtype=np.float32))
+        captured: dict[str, tuple[torch.Tensor, np.ndarray, float]] = {}
+        for name, model in models.items():
+            t0 = time.perf_counter()
+            acts, layers = capture_activations(model, x, model.unit_modules(), batch_size=batch_size,
+                                               progress=False)
+            captured[name] = (acts, layers, time.perf_counter() - t0)
+        for a, b in tqdm(pairs, desc=f"pairs ({probe_name})", disable=not progress, leave=False):
+            t0 = time.perf_counter()
+            atom_mean, atom_layers = atom_similarity(models[a], models[b])
+            t_atoms = time.perf_counter() - t0
+            (acts_a, lay_a, cap_a), (acts_b, lay_b, cap_b) = captured[a], captured[b]
+            t0 = time.perf_counter()
+            corr = neuron_correlation(acts_a, lay_a, acts_b, lay_b, variant="paper", direction="both")
+            t_corr = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            cka = _per_layer_cka(acts_a, lay_a, acts_b, lay_b)
+            t_cka = time.perf_counter() - t0
+            row: dict[str, Any] = {"model_a": a, "model_b": b, "probe": probe_name, "n_probes": len(x),
+                                   "atom_similarity": atom_mean}
+            row.update({f"atom_{layer}": v for layer, v in atom_layers.items()})
+            row.update({"neuron_correlation": corr.score, "linear_cka": float(np.mean(list(cka.values())))})
+            row.update({f"linear_cka_block{d}": v for d, v in cka.items()})
+            row.update({"seconds_atoms": t_atoms, "seconds_capture": cap_a + cap_b,
+                        "seconds_correlation": t_corr, "seconds_cka": t_cka,
+                        "seconds_probe": cap_a + cap_b + t_corr + t_cka})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def relation_table(df: pd.DataFrame, measures: Sequence[str] = MEASURES,
+                   against: str = "atom_similarity") -> pd.DataFrame:
+    """Linear (Pearson) and rank (Spearman, Kendall) correlation across pairs, per probe.
+
+    Returns one row per (probe, measure): n_pairs, pearson_r, pearson_p, spearman_rho,
+    spearman_p, kendall_tau, kendall_p. NaN where one side is constant. The p-values
+    treat pairs as independent, which they are not (pairs share models): see
+    :func:`mantel_test` for a test that respects that.
+    """
+    rows = []
+    for probe, part in df.groupby("probe", sort=False):
+        x = part[against].to_numpy(float)
+        for m in measures:
+            y = part[m].to_numpy(float)
+            row: dict[str, Any] = {"probe": probe, "measure": m, "n_pairs": len(part)}
+            if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+                row.update(dict.fromkeys(["pearson_r", "pearson_p", "spearman_rho", "spearman_p",
+                                          "kendall_tau", "kendall_p"], float("nan")))
+            else:
+                for key, fn in (("pearson", stats.pearsonr), ("spearman", stats.spearmanr),
+                                ("kendall", stats.kendalltau)):
+                    res = fn(x, y)
+                    name = {"pearson": "pearson_r", "spearman": "spearman_rho", "kendall": "kendall_tau"}[key]
+                    row[name], row[f"{key}_p"] = float(res.statistic), float(res.pvalue)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _matrix(part: pd.DataFrame, names: list[str], column: str) -> np.ndarray:
+    idx = {n: i for i, n in enumerate(names)}
+    mat = np.full((len(names), len(names)), np.nan)
+    for a, b, v in zip(part["model_a"], part["model_b"], part[column]):
+        mat[idx[a], idx[b]] = mat[idx[b], idx[a]] = v
+    return mat
+
+
+def mantel_test(df: pd.DataFrame, measure: str, probe: str, *, against: str = "atom_similarity",
+                method: str = "pearson", n_permutations: int = 9999, seed: int = 0) -> dict[str, float]:
+    """Mantel test: correlation of two pairwise-similarity matrices over the same models.
+
+    The null relabels the models of one matrix (rows and columns together), which keeps
+    the dependence between pairs that share a model. Returns statistic, pvalue
+    (two-sided, (1 + #|r_perm| >= |r|) / (1 + n_permutations)), n_models.
+    """
+    if method not in ("pearson", "spearman"):
+        raise ValueError(f"method must be 'pearson' or 'spearman', got {method!r}")
+    part = df[df["probe"] == probe]
+    if part.empty:
+        raise ValueError(f"no rows with probe {probe!r}; probes present: {sorted(df['probe'].unique())}")
+    names = sorted(set(part["model_a"]) | set(part["model_b"]))
+    if len(names) < 4:
+        raise ValueError(f"a Mantel test needs at least 4 models, got {len(names)}")
+    x, y = _matrix(part, names, against), _matrix(part, names, measure)
+    iu = np.triu_indices(len(names), 1)
+    if np.isnan(x[iu]).any() or np.isnan(y[iu]).any():
+        raise ValueError("the table does not hold every pair of models for this probe")
+
+    def corr(mx: np.ndarray) -> float:
+        a, b = mx[iu], y[iu]
+        if method == "spearman":
+            a, b = stats.rankdata(a), stats.rankdata(b)
+        return float(np.corrcoef(a, b)[0, 1])
+
+    r = corr(x)
+    rng = np.random.default_rng(seed)
+    perms = [rng.permutation(len(names)) for _ in range(n_permutations)]
+    null = np.array([corr(x[np.ix_(p, p)]) for p in perms])
+    p = (1 + int(np.sum(np.abs(null) >= abs(r) - 1e-12))) / (1 + n_permutations)
+    return {"statistic": r, "pvalue": p, "n_models": len(names)}
+
+
+def probe_robustness(df: pd.DataFrame, columns: Sequence[str] = ("atom_similarity", *MEASURES)
+                     ) -> pd.DataFrame:
+    """How much each measure moves when the probe set changes (same pairs).
+
+    The first probe in the table is the reference. One row per (other probe, column):
+    mean_abs_change, max_abs_change over pairs, and spearman_across_probes (do the pairs
+    keep their order? NaN when a side is constant).
+    """
+    probes = list(dict.fromkeys(df["probe"]))
+    if len(probes) < 2:
+        raise ValueError(f"need at least two probe sets, got {probes}")
+    ref = df[df["probe"] == probes[0]].set_index(["model_a", "model_b"])
+    rows = []
+    for other in probes[1:]:
+        cur = df[df["probe"] == other].set_index(["model_a", "model_b"]).loc[ref.index]
+        for col in columns:
+            d = cur[col].to_numpy(float) - ref[col].to_numpy(float)
+            a, b = ref[col].to_numpy(float), cur[col].to_numpy(float)
+            rho = float(stats.spearmanr(a, b).statistic) if np.ptp(a) > 0 and np.ptp(b) > 0 else float("nan")
+            rows.append({"reference": probes[0], "probe": other, "measure": col,
+                         "mean_abs_change": float(np.abs(d).mean()), "max_abs_change": float(np.abs(d).max()),
+                         "spearman_across_probes": rho})
+    return pd.DataFrame(rows)
+
+
+def cost_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Median seconds per pair of each step and the ratio probe-based / atom-based."""
+    cols = ["seconds_atoms", "seconds_capture", "seconds_correlation", "seconds_cka", "seconds_probe"]
+    out = df.groupby("probe", sort=False)[cols].median()
+    out["ratio_probe_over_atoms"] = out["seconds_probe"] / out["seconds_atoms"]
+    return out.reset_index()
+
+
+def plot_study(df: pd.DataFrame, measures: Sequence[str] = MEASURES) -> Any:
+    """Scatter of each probe-based measure against atom similarity (one colour per probe
+    set), and the seconds per pair of both kinds of measure (log scale)."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(measures) + 1, figsize=(4.2 * (len(measures) + 1), 3.8))
+    probes = list(dict.fromkeys(df["probe"]))
+    for ax, m in zip(axes, measures):
+        for probe in probes:
+            part = df[df["probe"] == probe]
+            ax.scatter(part["atom_similarity"], part[m], s=18, alpha=0.8, label=f"{probe} probes")
+        ax.set_xlabel("atom similarity (no probes)")
+        ax.set_ylabel(m.replace("_", " "))
+        ax.set_title(f"{m.replace('_', ' ')} vs atom similarity")
+    axes[0].legend(fontsize=8)
+    ax = axes[-1]
+    data = [df["seconds_atoms"].to_numpy(), df["seconds_probe"].to_numpy()]
+    ax.boxplot(data, tick_labels=["atom\nsimilarity", "probe-based\n(capture + NC + CKA)"])
+    ax.set_yscale("log")
+    ax.set_ylabel("seconds per pair")
+    ax.set_title("cost per pair")
+    fig.tight_layout()
+    return fig
