@@ -412,3 +412,40 @@ def test_plot_mas_draws_the_three_panels() -> None:
     assert len(fig.axes) == 4  # three panels and a colour bar
     assert len(fig.axes[2].lines) == len(pairs) + 1
     plt.close(fig)
+
+
+def test_pair_measures_against_direct_calls() -> None:
+    from xcorr_lib.capture import capture_activations
+    from xcorr_lib.correlation import neuron_correlation
+    from xcorr_lib.measures import linear_cka
+    from xcorr_lib.models import FCN
+    from xcorr_lib.stitching import pair_measures
+
+    torch.manual_seed(0)
+    models = {"a": FCN([12, 8]).eval(), "b": FCN([10]).eval()}
+    layers = {"a": "layers.relu1", "b": "layers.relu0"}
+    probe = np.random.default_rng(0).uniform(size=(60, 784)).astype(np.float32)
+    out = pair_measures(models, layers, probe, [("a", "b")]).iloc[0]
+    acts = {k: capture_activations(m, probe, m.unit_modules(), progress=False) for k, m in models.items()}
+    want = neuron_correlation(*acts["a"], *acts["b"], variant="paper", direction="both").score
+    assert out.neuron_corr == pytest.approx(want)
+    la = capture_activations(models["a"], probe, [layers["a"]], progress=False)[0].numpy()
+    lb = capture_activations(models["b"], probe, [layers["b"]], progress=False)[0].numpy()
+    assert out.linear_cka_layer == pytest.approx(linear_cka(la, lb), rel=1e-5)
+    zeros = np.zeros(la.shape[1], int), np.zeros(lb.shape[1], int)
+    assert out.neuron_corr_layer == pytest.approx(
+        neuron_correlation(la, zeros[0], lb, zeros[1], variant="paper", direction="both").score, rel=1e-5)
+
+
+def test_describe_mas_numbers_come_from_the_table() -> None:
+    from xcorr_lib.stitching import describe_mas, mas_comparison
+
+    names, pairs, iia_df, st_df, meas, layers = _synthetic_tables()
+    table = mas_comparison(iia_df, st_df, meas, layers, pairs)
+    text = describe_mas(table, {n: 0.8 for n in names})
+    rows = table[table.subspace_dim == 8]
+    assert text.startswith(f"At d = 8, the mean IIA over the 6 pairs is {rows.iia_mean.mean():.2f}")
+    gap = (rows.iia_a_to_b - rows.iia_b_to_a).abs()
+    worst = rows.loc[gap.idxmax()]
+    assert f"most asymmetric pair is {worst.model_a}-{worst.model_b}" in text
+    assert "ranks the pairs most like IIA" in text

@@ -188,6 +188,17 @@ def test_parameters_cell_must_set_profile(project: Path) -> None:
         pipeline.plan("p", notebooks_dir=project)
 
 
+def test_notebook_parameters_reads_the_cell_with_ast(tmp_path: Path) -> None:
+    src = ('profile = "smoke"\nn = 6000   # None = all; the "default" = x\n'
+           'w: int = 3\nlayers = [1, 2]  # it\'s a list\nif False:\n    hidden = 1\n')
+    path = make_notebook(tmp_path / "a.ipynb", src)
+    assert pipeline.notebook_parameters(path) == {
+        "profile": '"smoke"', "n": "6000", "w": "3", "layers": "[1, 2]"}
+    make_notebook(tmp_path / "b.ipynb", 'profile = "smoke"\nn = (')
+    with pytest.raises(ProfileError, match="not valid Python"):
+        pipeline.notebook_parameters(tmp_path / "b.ipynb")
+
+
 def test_cli_exit_codes_and_list(project: Path, capsys: pytest.CaptureFixture) -> None:
     assert pipeline.main(["--profile", "nope", "--notebooks", str(project)]) == 2
     assert "available profiles: other, t" in capsys.readouterr().err

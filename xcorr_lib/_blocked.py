@@ -1,17 +1,29 @@
 """Blocked machinery behind :func:`xcorr_lib.correlation.neuron_correlation`.
 
-Internal module. Two steps:
+Internal module. Three steps:
 
-1. :func:`standardize` turns activations (M probes, N units) into z (N, M) with
+1. :func:`make_layout` orders the units of one side (by layer when the weight depends
+   on layers) and pads every layer group with zero rows up to a multiple of the
+   strip width, so that blocks can be viewed as strips without copies.
+2. :func:`standardize` turns activations (M probes, N units) into z (rows, M) with
    ``z_u = (a_u - mean(a_u)) / ||a_u - mean(a_u)||``, so that the Pearson correlation
-   of two units is the dot product ``rho(u, v) = z_u . z_v``. Constant units get z = 0.
-2. :func:`best_matches` walks over blocks of ``|z_a z_b^T|`` (never the whole matrix)
-   and keeps, for every unit, the running maximum of ``|rho| * weight`` and its
-   argmax, for side a (row maxima) and side b (column maxima) in the same pass.
-   ``weight`` is one number per (layer_a, layer_b) pair, so the units of each side
-   are grouped by layer and a block never straddles two layers when weights matter.
+   of two units is the dot product ``rho(u, v) = z_u . z_v``. Constant units and
+   padding rows get z = 0, hence rho = 0 with everything.
+3. :func:`best_matches` walks over blocks ``|z_a[I] z_b[J]^T|`` (never the whole
+   matrix) and keeps, for every unit, the running maximum of ``|rho| * weight`` and
+   its argmax: side a from the rows of each block, side b from its columns, in the
+   same pass. ``weight`` is one number per (layer_a, layer_b) pair; a block never
+   straddles two layers when layers are grouped.
 
-Ties are broken towards the lowest original index of the matched unit.
+Speed: torch's ``amax`` is a fast vectorised pass, its ``argmax`` several times
+slower, and its column-wise arg-reductions slower still. So a block is reduced with
+two ``amax`` passes over strip views (rows: maxima of strips of ``strip`` columns,
+columns: maxima of strips of ``strip`` rows); the argmax then only looks at the
+strip maxima (1/strip of the block) and inside the one winning strip per unit.
+
+Ties go to the lowest original index: inside a block the first maximum wins (units
+keep their original order inside a group, padding comes last and is 0, never above
+a real unit of the same block), across blocks the explicit comparison decides.
 """
 
 from __future__ import annotations
@@ -28,186 +40,206 @@ from tqdm.auto import tqdm
 BLOCK_BYTES = 64 * 2**20
 #: A unit is constant when std(a_u) <= CONSTANT_RTOL * max_m |a_u(m)| (exact zeros too).
 CONSTANT_RTOL = 1e-6
-#: Units standardized at a time (bounds the float64 temporary of :func:`standardize`).
+#: Width of the strips a block is reduced over (smaller when block_size is smaller).
+STRIP = 32
+#: Units standardized at a time (bounds the temporaries of :func:`standardize`).
 _STANDARDIZE_BYTES = 64 * 2**20
 
 
 class Group(NamedTuple):
-    """A contiguous run ``[start, stop)`` of (layer-sorted) units sharing ``layer``."""
+    """Rows ``[start, stop)`` of the padded layout sharing ``layer`` (-1: layers ignored)."""
 
     layer: int
     start: int
     stop: int
 
 
+class Layout(NamedTuple):
+    """Row order of one side: ``units[k]`` = original unit of row k (-1 = padding)."""
+
+    units: np.ndarray
+    groups: list[Group]
+
+
 def default_block_size(dtype: torch.dtype) -> int:
     """Units per side of a block so that one block holds about ``BLOCK_BYTES``."""
     itemsize = torch.empty((), dtype=dtype).element_size()
-    return math.isqrt(BLOCK_BYTES // itemsize)
+    return math.isqrt(BLOCK_BYTES // itemsize) // STRIP * STRIP
 
 
-def standardize(
-    acts: torch.Tensor, *, dtype: torch.dtype, device: torch.device, order: np.ndarray
-) -> tuple[torch.Tensor, np.ndarray]:
-    """Centre and L2-normalise every unit, in float64, then cast.
+def strip_width(block_size: int) -> int:
+    return min(STRIP, block_size)
+
+
+def make_layout(layers: np.ndarray, *, by_layer: bool, strip: int) -> Layout:
+    """Group units by layer (stable, so original order inside a group) and pad groups."""
+    if by_layer:
+        order = np.argsort(layers, kind="stable")
+        cuts = np.flatnonzero(np.diff(layers[order])) + 1
+        runs = np.split(order, cuts)
+    else:
+        runs = [np.arange(len(layers))]
+    units, groups, start = [], [], 0
+    for run in runs:
+        pad = -len(run) % strip
+        units += [run, np.full(pad, -1)]
+        groups.append(Group(int(layers[run[0]]) if by_layer else -1, start, start + len(run) + pad))
+        start += len(run) + pad
+    return Layout(np.concatenate(units).astype(np.int64), groups)
+
+
+def standardize(acts: torch.Tensor, layout: Layout, *, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, np.ndarray]:
+    """Centre and L2-normalise every unit into the rows of ``layout``.
 
     Parameters
     ----------
     acts : torch.Tensor, shape (M, N)
         Activations, finite, any real dtype, any device.
+    layout : Layout
+        Row order (``len(layout.units)`` rows, padding included).
     dtype, device
         Dtype and device of the returned z.
-    order : numpy.ndarray of int, shape (N,)
-        Unit order of the output rows (``z[k]`` belongs to unit ``order[k]``).
 
     Returns
     -------
-    z : torch.Tensor, shape (N, M)
-        Unit-norm centred rows (zero rows for constant units), contiguous.
+    z : torch.Tensor, shape (rows, M)
+        Unit-norm centred rows; zero rows for constant units and padding.
     constant : numpy.ndarray of bool, shape (N,)
-        True for constant units, in the ORIGINAL unit order.
+        True for constant units, in the original unit order.
     """
     m, n = acts.shape
-    z = torch.empty((n, m), dtype=dtype, device=device)
+    z = torch.zeros((len(layout.units), m), dtype=dtype, device=device)
     constant = np.zeros(n, dtype=bool)
-    # float32 inputs are centred in float32 around a float64-accumulated mean (exact
-    # enough: the input has no more digits); anything else is centred in float64.
+    # float32 inputs are centred in float32 around a float64-accumulated mean (the input
+    # has no more digits than that); anything else is centred in float64.
     work = torch.float32 if acts.dtype == torch.float32 and dtype == torch.float32 else torch.float64
+    rows = np.flatnonzero(layout.units >= 0)  # destination rows, in the order of units_in
+    units_in = layout.units[rows]
     step = max(1, _STANDARDIZE_BYTES // (8 * m))
-    identity = bool(np.array_equal(order, np.arange(n)))
-    order_t = None if identity else torch.as_tensor(order, device=acts.device)
     for s in range(0, n, step):
-        raw = acts[:, s : s + step] if identity else acts.index_select(1, order_t[s : s + step])
-        x = raw.to(work) - raw.mean(dim=0, dtype=torch.float64).to(work)  # (M, k), a new tensor
+        cols = torch.as_tensor(units_in[s : s + step], device=acts.device)
+        raw = acts.index_select(1, cols)  # (M, k)
+        x = raw.to(work) - raw.mean(dim=0, dtype=torch.float64).to(work)
         norm = torch.linalg.vector_norm(x, dim=0, dtype=torch.float64)  # (k,)
         scale = raw.abs().amax(dim=0).to(torch.float64)
         const = norm <= CONSTANT_RTOL * math.sqrt(m) * scale  # std <= rtol * max|a|, zeros included
         inv = torch.where(const, 0.0, 1.0 / torch.where(const, 1.0, norm)).to(work)
-        z[s : s + step] = (x * inv).T.to(device=device, dtype=dtype)
-        constant[order[s : s + step]] = const.cpu().numpy()
+        dest = torch.as_tensor(rows[s : s + step], device=device)
+        z.index_copy_(0, dest, (x * inv).T.to(device=device, dtype=dtype))
+        constant[units_in[s : s + step]] = const.cpu().numpy()
     return z, constant
 
 
-def layer_groups(layers_sorted: np.ndarray, *, by_layer: bool) -> list[Group]:
-    """Runs of equal layer ids in an already sorted array (one run if not ``by_layer``)."""
-    n = len(layers_sorted)
-    if not by_layer:
-        return [Group(-1, 0, n)]
-    cuts = np.flatnonzero(np.diff(layers_sorted)) + 1
-    bounds = [0, *cuts.tolist(), n]
-    return [Group(int(layers_sorted[s]), s, e) for s, e in zip(bounds[:-1], bounds[1:])]
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
 
 
-def _chunks(groups: list[Group], size: int) -> list[Group]:
-    """Split every group into near-equal chunks of at most ``size`` units."""
+def _chunks(groups: list[Group], size: int, strip: int) -> list[Group]:
+    """Split every group into near-equal chunks of at most ``size`` rows, multiples of ``strip``."""
     out = []
     for g in groups:
         n = g.stop - g.start
-        step = -(-n // -(-n // size))  # ceil(n / ceil(n / size))
+        step = _ceil_div(_ceil_div(n, _ceil_div(n, size)), strip) * strip
         out += [Group(g.layer, s, min(s + step, g.stop)) for s in range(g.start, g.stop, step)]
     return out
 
 
-def _fold_side(
-    c: torch.Tensor, buf_t: torch.Tensor | None, *, by_rows: bool, w: float, fresh: bool,
-    best: torch.Tensor, arg: torch.Tensor, orig: torch.Tensor,
-) -> None:  # fmt: skip
-    """Fold one block ``c`` = |rho| (p, q) into one side's running (best, arg), in place.
+def _row_max(c: torch.Tensor, strip: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Max and first argmax of every row of ``c`` (p, q), q a multiple of ``strip``."""
+    p, q = c.shape
+    c3 = c.view(p, q // strip, strip)
+    sm = c3.amax(dim=2)  # (p, q/strip) strip maxima: one fast pass over the block
+    s = sm.argmax(dim=1)  # first strip holding the row maximum
+    val = sm.gather(1, s[:, None]).squeeze(1)
+    within = c3[torch.arange(p, device=c.device), s].argmax(dim=1)  # (p, strip) -> first max
+    return val, s * strip + within
 
-    The side's units are the rows of ``c`` (``by_rows``) or its columns; ``orig`` maps a
-    position along the other axis to the other side's original unit index, ``w`` is
-    the block's weight. torch's amax is much faster than its argmax, and its column
-    reductions much slower than row reductions, so: amax first, then an argmax only
-    for the units whose running best can change (``val >= best``), columns through a
-    transposed copy. ``fresh`` (first block of these units): one argmax does all.
-    Exact ties go to the lower original index: argmax returns the first maximum
-    within the block (original order there), the comparison below decides across blocks.
-    """
 
-    def as_rows(sel: torch.Tensor | None = None) -> torch.Tensor:  # (k, other) with units as rows
-        if by_rows:
-            return c if sel is None else c.index_select(0, sel)
-        if sel is None:
-            return buf_t[: c.numel()].view(c.shape[1], c.shape[0]).copy_(c.T)
-        return c.T.index_select(0, sel)
+def _col_max(c: torch.Tensor, strip: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Max and first argmax of every column of ``c`` (p, q), p a multiple of ``strip``."""
+    p, q = c.shape
+    c3 = c.view(p // strip, strip, q)
+    sm = c3.amax(dim=1)  # (p/strip, q): a vectorised pass over the block
+    s = sm.T.contiguous().argmax(dim=1)  # first strip holding the column maximum
+    val = sm.gather(0, s[None]).squeeze(0)
+    within = c3[s, :, torch.arange(q, device=c.device)].argmax(dim=1)  # (q, strip) -> first max
+    return val, s * strip + within
 
-    if fresh:
-        m = as_rows()
-        j = m.argmax(dim=1)
-        val = m.gather(1, j[:, None]).squeeze(1)
-        best.copy_(val.mul_(w) if w != 1.0 else val)
-        arg.copy_(orig[j])
-        return
-    val = c.amax(dim=1 if by_rows else 0)
-    if w != 1.0:
-        val.mul_(w)
-    sel = torch.nonzero(val >= best).squeeze(1)
-    if sel.numel() == 0:
-        return
-    j = as_rows()[sel].argmax(dim=1) if 4 * sel.numel() > val.numel() else as_rows(sel).argmax(dim=1)
-    idx, v, b, a = orig[j], val[sel], best[sel], arg[sel]
-    better = (v > b) | ((v == b) & (idx < a))
-    best[sel] = torch.where(better, v, b)
-    arg[sel] = torch.where(better, idx, a)
+
+def _merge(best: torch.Tensor, arg: torch.Tensor, val: torch.Tensor, idx: torch.Tensor) -> None:
+    """In place: keep the larger value; on an exact tie the lower original index."""
+    better = (val > best) | ((val == best) & (idx < arg))
+    best.copy_(torch.where(better, val, best))
+    arg.copy_(torch.where(better, idx, arg))
 
 
 def best_matches(
     za: torch.Tensor,
-    groups_a: list[Group],
-    orig_a: torch.Tensor,
+    layout_a: Layout,
     zb: torch.Tensor,
-    groups_b: list[Group],
-    orig_b: torch.Tensor,
+    layout_b: Layout,
     *,
     weight: Callable[[int, int], float],
     both: bool,
     block_size: int,
     progress: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-    """Running max and argmax of ``|rho| * weight(layer_a, layer_b)`` over blocks.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Max and argmax over v of ``|rho(u, v)| * weight(layer(u), layer(v))``, blockwise.
 
     Parameters
     ----------
-    za, zb : torch.Tensor, shapes (N_a, M) and (N_b, M)
-        Standardized units, rows sorted so that each group is contiguous.
-    groups_a, groups_b : list of Group
-        Row ranges of za / zb with one layer id each.
-    orig_a, orig_b : torch.Tensor of int64, shapes (N_a,), (N_b,)
-        Original unit index of every row (increasing inside a group).
+    za, zb : torch.Tensor, shapes (rows_a, M), (rows_b, M)
+        Standardized units in the rows of ``layout_a`` / ``layout_b``.
     weight : callable (layer_a, layer_b) -> float
         Factor applied to a whole block before the maxima.
     both : bool
-        Also compute the column maxima (side b -> a).
+        Also compute side b (the columns of every block).
     block_size : int
-        Rows per side of one block.
+        Rows per side of one block (rounded down to whole strips).
 
     Returns
     -------
-    best_a, arg_a : (N_a,) weighted maxima for rows of za, original b index of the argmax.
-    best_b, arg_b : same for rows of zb (None unless ``both``).
+    best_a : (N_a,) float64, the maxima for the units of a, in original order.
+    arg_a : (N_a,) int64, original index in b of the argmax.
+    best_b, arg_b : the same for b (None unless ``both``).
     """
+    strip = strip_width(block_size)
+    block = max(strip, block_size // strip * strip)
     dev, dt = za.device, za.dtype
+    orig_a = torch.as_tensor(layout_a.units, device=dev)
+    orig_b = torch.as_tensor(layout_b.units, device=dev)
     big = torch.iinfo(torch.int64).max
     best_a = torch.full((za.shape[0],), -1.0, dtype=dt, device=dev)
     arg_a = torch.full((za.shape[0],), big, dtype=torch.int64, device=dev)
-    best_b = torch.full((zb.shape[0],), -1.0, dtype=dt, device=dev) if both else None
-    arg_b = torch.full((zb.shape[0],), big, dtype=torch.int64, device=dev) if both else None
-    chunks_a, chunks_b = _chunks(groups_a, block_size), _chunks(groups_b, block_size)
-    buf = torch.empty(block_size * block_size, dtype=dt, device=dev)  # the block, reused
-    buf_t = torch.empty(block_size * block_size, dtype=dt, device=dev) if both else None
+    best_b = torch.full((zb.shape[0],), -1.0, dtype=dt, device=dev)
+    arg_b = torch.full((zb.shape[0],), big, dtype=torch.int64, device=dev)
+    chunks_a, chunks_b = _chunks(layout_a.groups, block, strip), _chunks(layout_b.groups, block, strip)
+    buf = torch.empty(max(a.stop - a.start for a in chunks_a) * max(b.stop - b.start for b in chunks_b), dtype=dt, device=dev)
     bar = tqdm(total=len(chunks_a) * len(chunks_b), desc="correlation blocks", disable=not progress)
-    for ia, ca in enumerate(chunks_a):
-        a = za[ca.start : ca.stop]  # (p, M)
-        for ib, cb in enumerate(chunks_b):
+    for ca in chunks_a:
+        za_blk, ra = za[ca.start : ca.stop], slice(ca.start, ca.stop)
+        for cb in chunks_b:
+            rb = slice(cb.start, cb.stop)
             c = buf[: (ca.stop - ca.start) * (cb.stop - cb.start)].view(ca.stop - ca.start, -1)
-            torch.mm(a, zb[cb.start : cb.stop].T, out=c)  # rho(u, v) for the block, (p, q)
+            torch.mm(za_blk, zb[rb].T, out=c)  # rho(u, v) for the block, (p, q)
             c.abs_()
             w = weight(ca.layer, cb.layer)
-            _fold_side(c, buf_t, by_rows=True, w=w, fresh=ib == 0, best=best_a[ca.start : ca.stop],
-                       arg=arg_a[ca.start : ca.stop], orig=orig_b[cb.start : cb.stop])  # fmt: skip
+            val, pos = _row_max(c, strip)  # side a: best v in this block for every u
+            _merge(best_a[ra], arg_a[ra], val.mul_(w) if w != 1.0 else val, orig_b[rb][pos])
             if both:
-                _fold_side(c, buf_t, by_rows=False, w=w, fresh=ia == 0, best=best_b[cb.start : cb.stop],
-                           arg=arg_b[cb.start : cb.stop], orig=orig_a[ca.start : ca.stop])  # fmt: skip
+                val, pos = _col_max(c, strip)  # side b: best u in this block for every v
+                _merge(best_b[rb], arg_b[rb], val.mul_(w) if w != 1.0 else val, orig_a[ra][pos])
             bar.update()
     bar.close()
-    return best_a, arg_a, best_b, arg_b
+
+    def original_order(best: torch.Tensor, arg: torch.Tensor, layout: Layout) -> tuple[np.ndarray, np.ndarray]:
+        real = layout.units >= 0
+        n = int(real.sum())
+        out_best, out_arg = np.empty(n), np.empty(n, dtype=np.int64)
+        out_best[layout.units[real]] = best.cpu().numpy()[real]
+        out_arg[layout.units[real]] = arg.cpu().numpy()[real]
+        return out_best, out_arg
+
+    res_a = original_order(best_a, arg_a, layout_a)
+    res_b = original_order(best_b, arg_b, layout_b) if both else (None, None)
+    return res_a[0], res_a[1], res_b[0], res_b[1]

@@ -1,19 +1,14 @@
-"""Command line: ``xcorr compare`` (or ``python -m xcorr_lib compare``) and ``xcorr list-models``.
+"""Command line: ``xcorr compare`` (= ``python -m xcorr_lib compare``) and ``xcorr list-models``.
 
 Example::
 
     xcorr compare resnet18 resnet34 --probe-dir data/imagenet-samples --n 10 --json out.json
     xcorr compare a.pt b.pt --modules-a fc1:0,fc2:1 --modules-b fc1:0 --dataset digits --n 200
 
-A model is a zoo name (see ``xcorr list-models``) or a file: a TorchScript archive
-(``torch.jit.save``; loaded with ``torch.jit.load``) or a ``torch.save``-d model. Files
-are opened with ``torch.load(weights_only=True)``, which cannot run code; a fully pickled
-``nn.Module`` needs ``weights_only=False``, which CAN run arbitrary code from the file,
-so it is only done with ``--trust-pickle``.
-
-Errors the user can fix (unknown names, unreadable files, probes of the wrong shape,
-missing weights or data) print one line ``xcorr: error: ...`` and exit with status 1;
-``--debug`` shows the traceback instead. Usage errors exit with status 2 (argparse).
+A model is a zoo name or a file (TorchScript, or a ``torch.save``-d model: see
+``xcorr compare --help`` for how files are loaded safely). Errors the user can fix print
+one line ``xcorr: error: ...`` and exit with status 1 (``--debug``: the traceback);
+usage errors exit with status 2 (argparse).
 """
 
 from __future__ import annotations
@@ -40,6 +35,9 @@ __all__ = ["CLIError", "ScriptTaps", "build_parser", "load_model_file", "main", 
            "tap_script_modules"]
 
 
+_TRANSFORM = "ResNet18_Weights.IMAGENET1K_V1"  # preprocessing of --probe-dir images
+
+
 class CLIError(Exception):
     """An error the user can fix; printed as one line, exit status 1."""
 
@@ -60,11 +58,8 @@ def parse_modules(spec: str) -> dict[str, int]:
 
 
 def load_model_file(path: str | Path, *, trust_pickle: bool = False) -> tuple[nn.Module, str]:
-    """Load a model file; returns ``(model in eval mode, kind)``, kind ``"torchscript"`` or ``"pickle"``.
-
-    Raises CLIError for missing/unreadable files, state dicts (no architecture) and
-    pickled models without ``trust_pickle``.
-    """
+    """Load a model file -> ``(model in eval mode, "torchscript" | "pickle")``; CLIError for
+    missing/unreadable files, state dicts and pickled models without ``trust_pickle``."""
     p = Path(path)
     if not p.is_file():
         raise CLIError(f"cannot read model file {str(path)!r}: no such file")
@@ -104,14 +99,10 @@ class _Tap(nn.Identity):
 
 
 class ScriptTaps(nn.Module):
-    """Eager wrapper of a TorchScript model whose chosen submodules can be hooked.
-
-    ``register_forward_hook`` does not work on ScriptModules. :func:`tap_script_modules`
-    makes each chosen submodule store its output in an attribute (one ``prim::SetAttr``
-    added to its compiled ``forward``); this wrapper runs the model, then passes every
-    stored output through a ``_Tap`` registered under the same dotted name, so
-    ``capture_activations(wrapper, probes, {"block.1": 0})`` works as for eager models.
-    """
+    """Eager wrapper of a TorchScript model (``register_forward_hook`` does not work on
+    ScriptModules): after the model runs, the output each chosen submodule stored (see
+    :func:`tap_script_modules`) goes through a ``_Tap`` under the same dotted name, so
+    ``capture_activations(wrapper, probes, {"block.1": 0})`` works as for eager models."""
 
     def __init__(self, script: torch.jit.ScriptModule, names: list[str]) -> None:
         super().__init__()
@@ -169,8 +160,10 @@ def tap_script_modules(script: torch.jit.ScriptModule, names: list[str]) -> Scri
 
 
 def _first_line(err: BaseException) -> str:
+    """One line of an exception; for TorchScript errors the last line (the real cause)."""
     text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")
+    line = (text[-1] if "TorchScript" in text[0] else text[0]) if text else ""
+    return line if line.startswith(type(err).__name__) else f"{type(err).__name__}: {line}".rstrip(": ")
 
 
 def _valid_names(model: nn.Module, limit: int = 40) -> str:
@@ -182,10 +175,9 @@ def _valid_names(model: nn.Module, limit: int = 40) -> str:
 def _input_hint(model: nn.Module) -> str:
     """What the first weight tensor says about the expected input (best effort)."""
     for name, param in model.named_parameters():
-        if name.endswith("weight") and param.ndim == 4:
-            return f"its first conv ({name}) expects {param.shape[1]} input channels, i.e. (N, {param.shape[1]}, H, W)"
-        if name.endswith("weight") and param.ndim == 2:
-            return f"its first linear layer ({name}) expects {param.shape[1]} input features, i.e. (N, {param.shape[1]})"
+        if name.endswith("weight") and param.ndim in (2, 4):
+            kind, what, tail = ("conv", "input channels", ", H, W") if param.ndim == 4 else ("linear layer", "input features", "")
+            return f"its first {kind} ({name}) expects {param.shape[1]} {what}, i.e. (N, {param.shape[1]}{tail})"
     return "the expected input shape is unknown"
 
 
@@ -232,12 +224,9 @@ def _load_probes(args: argparse.Namespace) -> tuple[torch.Tensor, dict[str, Any]
     from xcorr_lib import data
 
     try:
-        if args.probe_dir:
-            from torchvision.models import ResNet18_Weights
-
-            images, _ = data.load_probe_images(args.probe_dir, n=args.n, seed=args.seed,
-                                               weights=ResNet18_Weights.IMAGENET1K_V1)
-            x, source = images, {"probe_dir": str(args.probe_dir), "transform": "ResNet18 IMAGENET1K_V1"}
+        if args.probe_dir:  # the original preprocessed every model with ResNet-18's transforms
+            x, _ = data.load_probe_images(args.probe_dir, n=args.n, seed=args.seed, weights=_TRANSFORM)
+            source = {"probe_dir": str(args.probe_dir), "transform": _TRANSFORM}
         else:
             X, _ = data.load_dataset(args.dataset, split=args.split, protocol=args.protocol)
             if args.n is not None:
@@ -262,57 +251,46 @@ def _capture(side: dict[str, Any], x: torch.Tensor, args: argparse.Namespace, la
     try:
         return capture_activations(side["model"], x, side["modules"], batch_size=args.batch_size,
                                    channels=args.channels, spatial=args.spatial, device=args.device,
-                                   progress=not args.quiet)
-    except (RuntimeError, ValueError) as err:
+                                   progress=False if args.quiet else None)
+    except (RuntimeError, ValueError, TypeError) as err:
         raise CLIError(f"model {label} ({side['spec']}) rejected the probes of shape {tuple(x.shape)}: "
                        f"{_first_line(err)}; {side['hint']}") from err
 
 
 def compare(args: argparse.Namespace) -> dict[str, Any]:
-    """Run ``xcorr compare``; returns the JSON-ready record (also printed)."""
+    """Run ``xcorr compare``: print the result and return the JSON-ready record."""
     from xcorr_lib.correlation import neuron_correlation
 
     a = _load_side(args.model_a, args.weights_a, args.modules_a, side="A", args=args)
     b = _load_side(args.model_b, args.weights_b, args.modules_b, side="B", args=args)
     x, probes = _load_probes(args)
-    acts_a, layers_a = _capture(a, x, args, "A")
-    acts_b, layers_b = _capture(b, x, args, "B")
+    (acts_a, layers_a), (acts_b, layers_b) = _capture(a, x, args, "A"), _capture(b, x, args, "B")
     try:
         res = neuron_correlation(acts_a, layers_a, acts_b, layers_b, variant=args.variant,
                                  direction=args.direction, constant=args.constant,
                                  block_size=args.block_size, device=args.device)
     except ValueError as err:
         raise CLIError(str(err)) from err
-    names = {"a->b": (a["modules"], b["modules"]), "b->a": (b["modules"], a["modules"])}
-    table = res.layer_breakdown.copy()
-
-    def depth_names(mods: dict[str, int], depth: Any) -> str:
-        return "-" if pd.isna(depth) else "+".join(n for n, d in mods.items() if d == int(depth))
-
-    table.insert(2, "modules_u", [depth_names(names[s][0], d) for s, d in zip(table.side, table.layer_u)])
-    table.insert(4, "modules_match", [depth_names(names[s][1], d) for s, d in zip(table.side, table.layer_match)])
-    record = {
-        "score": res.score, "variant": args.variant, "direction": args.direction,
-        "constant": args.constant, "n_probes": res.n_probes, "probes": probes,
-        "channels": args.channels, "spatial": args.spatial, "block_size": args.block_size,
-        "seed": args.seed,
-        "model_a": {k: a[k] for k in ("spec", "kind", "weights", "modules")}
-        | {"n_units": int(acts_a.shape[1]), "n_constant": res.n_constant_a},
-        "model_b": {k: b[k] for k in ("spec", "kind", "weights", "modules")}
-        | {"n_units": int(acts_b.shape[1]), "n_constant": res.n_constant_b},
-        "breakdown": json.loads(table.to_json(orient="records")),
-        "versions": _versions(), "argv": sys.argv[1:],
-    }
-    for side in ("model_a", "model_b"):
-        if str(record[side]["weights"]).startswith("random-init"):
-            print(f"note: {record[side]['spec']} has random weights ({record[side]['weights']}): "
-                  "the score checks the plumbing only and means nothing about trained models")
+    table, mods = res.layer_breakdown.copy(), {"a->b": (a, b), "b->a": (b, a)}
+    for pos, col, k in ((2, "layer_u", 0), (4, "layer_match", 1)):  # depth ids -> module names
+        table.insert(pos, col.replace("layer", "modules"), [
+            "-" if pd.isna(d) else "+".join(n for n, i in mods[s][k]["modules"].items() if i == int(d))
+            for s, d in zip(table["side"], table[col])])
+    record = {"score": res.score, "n_probes": res.n_probes, "probes": probes, "versions": _versions(),
+              **{k: getattr(args, k) for k in ("variant", "direction", "constant", "channels", "spatial",
+                                               "block_size", "seed", "argv")}}
+    for key, side, acts, n_const in (("model_a", a, acts_a, res.n_constant_a), ("model_b", b, acts_b, res.n_constant_b)):
+        record[key] = {k: side[k] for k in ("spec", "kind", "weights", "modules")}
+        record[key].update(n_units=int(acts.shape[1]), n_constant=n_const)
+        if str(side["weights"]).startswith("random-init"):
+            print(f"note: {side['spec']} has random weights ({side['weights']}): the score checks "
+                  "the plumbing only and means nothing about trained models")
+    record["breakdown"] = json.loads(table.to_json(orient="records"))
     print(f"score {res.score:.4f}  (variant {args.variant}, direction {args.direction}, "
           f"constant units {args.constant}, {res.n_probes} probes)")
-    for label, side in (("A", "model_a"), ("B", "model_b")):
-        r = record[side]
-        mods = ",".join(f"{n}:{d}" for n, d in r["modules"].items())
-        print(f"model {label}: {r['spec']} [{r['weights']}] modules {mods}: "
+    for label, r in (("A", record["model_a"]), ("B", record["model_b"])):
+        print(f"model {label}: {r['spec']} [{r['weights']}] modules "
+              f"{','.join(f'{n}:{d}' for n, d in r['modules'].items())}: "
               f"{r['n_units']} units, {r['n_constant']} constant")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     if args.json:
@@ -325,7 +303,6 @@ def _versions() -> dict[str, str]:
     import torchvision
 
     from xcorr_lib import __version__
-
     return {"xcorr_lib": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
             "numpy": np.__version__, "python": platform.python_version()}
 
@@ -344,7 +321,7 @@ def list_models() -> str:
 def _int_list(text: str) -> list[int]:
     try:
         return [int(v) for v in text.split(",")]
-    except ValueError:
+    except ValueError:  # argparse turns this into a usage error naming the option
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
@@ -388,12 +365,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="reshape each probe to this (default: dataset images (1, 28, 28))")
     c.add_argument("--n", type=int, help="number of probes (default: all)")
     c.add_argument("--seed", type=int, default=0, help="seed of the probe draw and of random inits")
-    c.add_argument("--variant", default="paper", choices=("paper", "original"))
-    c.add_argument("--direction", default="both", choices=("both", "forward"))
-    c.add_argument("--constant", default="zero", choices=("zero", "exclude"))
+    for flag, choices in (("--variant", ("paper", "original")), ("--direction", ("both", "forward")),
+                          ("--constant", ("zero", "exclude")), ("--spatial", ("flatten", "mean"))):
+        c.add_argument(flag, default=choices[0], choices=choices, help=f"default {choices[0]}")
     c.add_argument("--channels", type=_int_list, metavar="0,1,...",
                    help="keep only these channels of conv outputs (the original used 0)")
-    c.add_argument("--spatial", default="flatten", choices=("flatten", "mean"))
     c.add_argument("--block-size", type=int, help="units per correlation block (memory)")
     c.add_argument("--batch-size", type=int, default=64, help="probes per forward pass")
     c.add_argument("--device", help="cpu (default) or cuda")
@@ -406,15 +382,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``xcorr`` / ``python -m xcorr_lib``; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         if args.command == "list-models":
-            try:
-                print(list_models())
-            except BrokenPipeError:  # e.g. `xcorr list-models | head`
-                return 0
+            print(list_models())
         else:
             compare(args)
+    except BrokenPipeError:  # e.g. `xcorr list-models | head`
+        return 0
     except (CLIError, zoo.WeightsUnavailableError) as err:
         if args.debug:
             raise

@@ -197,24 +197,22 @@ def neuron_correlation(
         block_size = _blocked.default_block_size(dt)
     elif isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) or block_size < 1:
         raise ValueError(f"block_size must be a positive integer or None, got {block_size!r}")
-    block_size = int(min(block_size, max(a.shape[1], b.shape[1])))
+    block_size = int(block_size)
 
     both = direction == "both"
-    # The original variant needs one layer per block (its weight is per layer pair), so
-    # units are sorted by layer (stable: original order inside a layer, which the
-    # lowest-index tie rule relies on). The paper variant's argmax ignores layers.
-    by_layer = variant == "original"
-    order_a, order_b = (_layer_order(la, by_layer), _layer_order(lb, by_layer))
-    za, const_a = _blocked.standardize(a, dtype=dt, device=dev, order=order_a)
-    zb, const_b = _blocked.standardize(b, dtype=dt, device=dev, order=order_b)
+    # The original variant's weight is per layer pair, so its blocks must not straddle
+    # layers: units are grouped by layer. The paper variant's argmax ignores layers.
+    strip, by_layer = _blocked.strip_width(block_size), variant == "original"
+    layout_a = _blocked.make_layout(la, by_layer=by_layer, strip=strip)
+    layout_b = _blocked.make_layout(lb, by_layer=by_layer, strip=strip)
+    za, const_a = _blocked.standardize(a, layout_a, dtype=dt, device=dev)
+    zb, const_b = _blocked.standardize(b, layout_b, dtype=dt, device=dev)
     best_a, arg_a, best_b, arg_b = _blocked.best_matches(
-        za, _blocked.layer_groups(la[order_a], by_layer=by_layer), torch.as_tensor(order_a, device=dev),
-        zb, _blocked.layer_groups(lb[order_b], by_layer=by_layer), torch.as_tensor(order_b, device=dev),
-        weight=lambda l_a, l_b: float(match_weight(variant, l_a, l_b)),
+        za, layout_a, zb, layout_b, weight=lambda l_a, l_b: float(match_weight(variant, l_a, l_b)),
         both=both, block_size=block_size, progress=progress,
     )  # fmt: skip
-    side_a = _finish(variant, best_a, arg_a, order_a, la, lb, const_a)
-    side_b = _finish(variant, best_b, arg_b, order_b, lb, la, const_b) if both else None
+    side_a = _finish(variant, best_a, arg_a, la, lb, const_a)
+    side_b = _finish(variant, best_b, arg_b, lb, la, const_b) if both else None
 
     def side_mean(scores: np.ndarray, const: np.ndarray, name: str) -> float:
         keep = ~const if constant == "exclude" else np.ones_like(const)
@@ -237,20 +235,11 @@ def neuron_correlation(
     )  # fmt: skip
 
 
-def _layer_order(layers: np.ndarray, by_layer: bool) -> np.ndarray:
-    return np.argsort(layers, kind="stable") if by_layer else np.arange(len(layers))
-
-
 def _finish(
-    variant: Variant, best: torch.Tensor, arg: torch.Tensor, order: np.ndarray,
-    layers_u: np.ndarray, layers_v: np.ndarray, const: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
-    """Back to original unit order; (scores, match, abs_rho) with constants zeroed."""
-    n = len(order)
-    best_np, match = np.empty(n), np.empty(n, dtype=np.int64)
-    best_np[order] = best.cpu().numpy().astype(np.float64)
-    match[order] = arg.cpu().numpy()
-    abs_rho, scores = unit_scores(variant, best_np, layers_u, layers_v[match])
+    variant: Variant, best: np.ndarray, match: np.ndarray, layers_u: np.ndarray, layers_v: np.ndarray, const: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(scores, match, abs_rho) of one side, with constant units set to 0 / -1."""
+    abs_rho, scores = unit_scores(variant, best, layers_u, layers_v[np.where(const, 0, match)])
     abs_rho[const], scores[const], match[const] = 0.0, 0.0, -1
     return scores, match, abs_rho
 

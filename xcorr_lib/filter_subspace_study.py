@@ -38,8 +38,9 @@ from xcorr_lib.atoms import AtomCNN
 from xcorr_lib.data import load_dataset, subset
 from xcorr_lib.filter_subspace import atom_similarity, finetune_atoms, train_shared
 
-__all__ = ["Task", "load_task", "build_models", "pair_table", "relation_table", "mantel_test",
-           "probe_robustness", "cost_summary", "plot_study", "MEASURES"]
+__all__ = ["Task", "load_task", "build_models", "accuracy_table", "similarity_matrix", "pair_table",
+           "relation_table", "mantel_test", "mantel_table", "probe_robustness", "cost_summary", "describe_findings",
+           "plot_study", "MEASURES"]
 
 #: Probe-based measures compared with atom similarity (columns of :func:`pair_table`).
 MEASURES: tuple[str, ...] = ("neuron_correlation", "linear_cka")
@@ -85,14 +86,22 @@ class Task:
         return cls(**d)
 
 
-def load_task(task: Task, split: str = "train", *, n: int | None = None,
-              root: Any = None) -> tuple[np.ndarray, np.ndarray]:
+def load_task(task: Task, split: str = "train", *, n: int | None = None, root: Any = None,
+              loaded: dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]] | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
     """Images (N, 28, 28) float32 and labels (N,) of a task's split.
 
     The class filter applies to both splits; the subset of ``task.n_train`` (train) or
-    ``n`` (either split, overrides) images is drawn with ``task.seed``.
+    ``n`` (either split, overrides) images is drawn with ``task.seed``. ``loaded``: a
+    dict kept by the caller across calls, so each (dataset, split, protocol) is read once.
     """
-    X, y = load_dataset(task.dataset, split, root, protocol=task.protocol, progress=False)  # type: ignore[arg-type]
+    memo_key = (task.dataset, split, task.protocol)
+    if loaded is not None and memo_key in loaded:
+        X, y = loaded[memo_key]
+    else:
+        X, y = load_dataset(task.dataset, split, root, protocol=task.protocol, progress=False)  # type: ignore[arg-type]
+        if loaded is not None:
+            loaded[memo_key] = (X, y)
     if task.classes is not None:
         bad = sorted(set(task.classes) - set(np.unique(y).tolist()))
         if bad:
@@ -114,15 +123,40 @@ def build_models(base: Task, tasks: Sequence[Task], *, n_atoms: int, base_epochs
     names = [base.name, *(t.name for t in tasks)]
     if len(set(names)) != len(names):
         raise ValueError(f"model names must be unique, got {names}")
-    X, y = load_task(base, root=root)
+    loaded: dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]] = {}
+    X, y = load_task(base, root=root, loaded=loaded)
     models = {base.name: train_shared(X, y, n_atoms=n_atoms, epochs=base_epochs, lr=base_lr,
                                       seed=base.seed, cache=cache, progress=progress)}
     for task in tqdm(tasks, desc="fine-tune atoms", unit="model", disable=not progress, leave=False):
-        X, y = load_task(task, root=root)
+        X, y = load_task(task, root=root, loaded=loaded)
         models[task.name] = finetune_atoms(models[base.name], X, y, epochs=finetune_epochs, lr=finetune_lr,
                                            seed=task.seed, train_head=train_head, cache=cache,
                                            progress=False, desc=task.name)
     return models
+
+
+def accuracy_table(models: Mapping[str, AtomCNN], tasks: Sequence[Task], *, n_test: int | None = None,
+                   root: Any = None) -> pd.DataFrame:
+    """Test accuracy of each model on its own task's test split (same classes; a seeded
+    subset of ``n_test`` images when given). Columns: model, dataset, classes, test_acc."""
+    from xcorr_lib.training import evaluate
+
+    rows, loaded = [], {}  # type: ignore[var-annotated]
+    for task in tasks:
+        X, y = load_task(task, "test", n=n_test, root=root, loaded=loaded)
+        classes = "all" if task.classes is None else ",".join(map(str, task.classes))
+        rows.append({"model": task.name, "dataset": task.dataset, "classes": classes, "n_test": len(y),
+                     "test_acc": evaluate(models[task.name], X, y)})
+    return pd.DataFrame(rows)
+
+
+def similarity_matrix(models: Mapping[str, AtomCNN]) -> pd.DataFrame:
+    """Atom similarity of every ordered pair of models (names x names), diagonal 1."""
+    names = list(models)
+    mat = pd.DataFrame(np.eye(len(names)), index=names, columns=names)
+    for a, b in itertools.combinations(names, 2):
+        mat.loc[a, b] = mat.loc[b, a] = atom_similarity(models[a], models[b])[0]
+    return mat
 
 
 def _per_layer_cka(acts_a: torch.Tensor, layers_a: np.ndarray, acts_b: torch.Tensor,
@@ -265,6 +299,19 @@ def mantel_test(df: pd.DataFrame, measure: str, probe: str, *, against: str = "a
     return {"statistic": r, "pvalue": p, "n_models": len(names)}
 
 
+def mantel_table(df: pd.DataFrame, measures: Sequence[str] = MEASURES, *, n_permutations: int = 9999,
+                 seed: int = 0) -> pd.DataFrame:
+    """:func:`mantel_test` (Pearson and Spearman) of atom similarity against each measure,
+    per probe set. Columns: probe, measure, method, statistic, pvalue, n_models."""
+    rows = []
+    for probe in dict.fromkeys(df["probe"]):
+        for m in measures:
+            for method in ("pearson", "spearman"):
+                res = mantel_test(df, m, probe, method=method, n_permutations=n_permutations, seed=seed)
+                rows.append({"probe": probe, "measure": m, "method": method, **res})
+    return pd.DataFrame(rows)
+
+
 def probe_robustness(df: pd.DataFrame, columns: Sequence[str] = ("atom_similarity", *MEASURES)
                      ) -> pd.DataFrame:
     """How much each measure moves when the probe set changes (same pairs).
@@ -296,6 +343,33 @@ def cost_summary(df: pd.DataFrame) -> pd.DataFrame:
     out = df.groupby("probe", sort=False)[cols].median()
     out["ratio_probe_over_atoms"] = out["seconds_probe"] / out["seconds_atoms"]
     return out.reset_index()
+
+
+def _strength(r: float) -> str:
+    return "strong" if abs(r) >= 0.8 else "moderate" if abs(r) >= 0.5 else "weak"
+
+
+def describe_findings(relations: pd.DataFrame, mantel: pd.DataFrame, robustness: pd.DataFrame) -> str:
+    """Plain-language summary of :func:`relation_table`, :func:`mantel_table` and
+    :func:`probe_robustness` (numbers rounded; no timings)."""
+    lines = []
+    for _, r in relations.iterrows():
+        mt = mantel[(mantel["probe"] == r["probe"]) & (mantel["measure"] == r["measure"])
+                    & (mantel["method"] == "pearson")]
+        p = float(mt["pvalue"].iloc[0]) if len(mt) else float("nan")
+        if np.isnan(r["pearson_r"]):
+            lines.append(f"{r['measure']} ({r['probe']} probes): undefined (a constant column).")
+            continue
+        verdict = "significant" if p < 0.05 else "not significant"
+        lines.append(f"{r['measure']} ({r['probe']} probes, {r['n_pairs']} pairs): Pearson r = "
+                     f"{r['pearson_r']:.3f} ({_strength(r['pearson_r'])} linear relation, Mantel p = {p:.4f}, "
+                     f"{verdict}); Spearman rho = {r['spearman_rho']:.3f}, Kendall tau = {r['kendall_tau']:.3f}.")
+    for _, r in robustness.iterrows():
+        keep = ("" if np.isnan(r["spearman_across_probes"])
+                else f"; order of the pairs kept with Spearman {r['spearman_across_probes']:.3f}")
+        lines.append(f"{r['reference']} -> {r['probe']} probes: {r['measure']} moves by {r['mean_abs_change']:.4f} "
+                     f"on average (at most {r['max_abs_change']:.4f}){keep}.")
+    return "\n".join(lines)
 
 
 def plot_study(df: pd.DataFrame, measures: Sequence[str] = MEASURES) -> Any:

@@ -246,8 +246,11 @@ def train_mas(models: Mapping[str, nn.Module], layers: Mapping[str, str],
     pair_mode : "differ" (labels of x_src, x_base differ) or "all".
 
     Every step draws ``batch_size`` pairs and averages the cross-entropy over all ordered
-    (source, target) pairs, within-model ones included. The models' train/eval mode and
-    ``requires_grad`` flags are restored afterwards.
+    (source, target) pairs, within-model ones included. Each target runs once on x_base and
+    its hook tiles the intervened state for every source, so the rest of its forward pass
+    after the aligned module must act row by row (true for the paper's nets; otherwise a
+    shape error). All models on one device. Train/eval modes and ``requires_grad`` flags
+    are restored afterwards.
     """
     _check_positive(d=d, steps=steps, batch_size=batch_size)
     if not models or set(models) != set(layers):

@@ -29,6 +29,7 @@ Command line::
 from __future__ import annotations
 
 import argparse
+import ast
 import html
 import json
 import re
@@ -100,23 +101,34 @@ def load_profile(profile: str, profiles_dir: Path) -> dict[str, dict[str, Any]]:
 
 
 def notebook_parameters(path: Path) -> dict[str, str]:
-    """Names and default values (source text) of a notebook's ``parameters`` cell.
+    """Names and default values (source text) assigned in a notebook's ``parameters`` cell.
+
+    The cell is parsed with :mod:`ast` (top-level ``name = value`` and ``name: type =
+    value`` statements), so comments may contain anything.
 
     Raises
     ------
     ProfileError
-        The notebook has no cell tagged ``parameters`` or that cell does not set
-        ``profile``.
+        No cell tagged ``parameters``, a cell that is not valid Python, or a cell that
+        does not set ``profile``.
     """
-    import papermill
-
     nb = nbformat.read(str(path), as_version=4)
     tagged = [c for c in nb.cells if PARAMETERS_TAG in c.get("metadata", {}).get("tags", [])]
     if not tagged:
         raise ProfileError(f"{path}: no cell tagged {PARAMETERS_TAG!r}; tag the cell that "
                            "starts with `profile = \"smoke\"` (View > Cell Toolbar > Tags)")
-    found = papermill.inspect_notebook(str(path))
-    params = {name: str(info.get("default")) for name, info in found.items()}
+    source = tagged[0].source
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as err:
+        raise ProfileError(f"{path}: parameters cell is not valid Python: {err}") from None
+    params: dict[str, str] = {}
+    for node in tree.body:
+        targets = (node.targets if isinstance(node, ast.Assign)
+                   else [node.target] if isinstance(node, ast.AnnAssign) and node.value else [])
+        for target in targets:
+            if isinstance(target, ast.Name):
+                params[target.id] = ast.get_source_segment(source, node.value) or ""  # type: ignore[union-attr]
     if "profile" not in params:
         raise ProfileError(f"{path}: the parameters cell must set `profile` (first line "
                            "`profile = \"smoke\"`)")

@@ -299,3 +299,35 @@ def load_attack_degradation(dataset: str, profile: str, *, net4: str | None = No
     if table.empty:
         return None, f"{path.name} has no rows for {dataset!r}"
     return dict(zip(table.net, table.rel_degradation.astype(float))), ""
+
+
+def describe_mas(table: pd.DataFrame, accuracy: Mapping[str, float], *, chance: float = 0.1,
+                 columns: Sequence[str] = MEASURE_COLUMNS) -> str:
+    """The notebook's answer in sentences, every number taken from ``table`` (largest d).
+
+    accuracy: test accuracy of each network (name -> fraction).
+    """
+    from xcorr_lib.stats import rank_correlation
+
+    d = int(table.subspace_dim.max())
+    rows = table[table.subspace_dim == d]
+    ratio = np.mean([r.stitch_a_to_b / accuracy[r.model_b] for r in rows.itertuples()]
+                    + [r.stitch_b_to_a / accuracy[r.model_a] for r in rows.itertuples()])
+    out = [f"At d = {d}, the mean IIA over the {len(rows)} pairs is {rows.iia_mean.mean():.2f} "
+           f"(chance {chance:.2f}); the mean stitching accuracy is {rows.stitch_acc.mean():.2f}, "
+           f"on average {ratio:.0%} of the target network's own test accuracy."]
+    asym = rows.assign(gap=(rows.iia_a_to_b - rows.iia_b_to_a).abs()).sort_values(
+        "gap", ascending=False, kind="stable").iloc[0]
+    a, b = asym.model_a, asym.model_b
+    out.append(f"The most asymmetric pair is {a}-{b}: IIA {asym.iia_a_to_b:.2f} from {a} into {b}, "
+               f"{asym.iia_b_to_a:.2f} from {b} into {a} (test accuracy {a} {accuracy[a]:.2f}, "
+               f"{b} {accuracy[b]:.2f}).")
+    if len(rows) >= 3:
+        taus = {c: rank_correlation(rows.iia_mean, rows[c], "kendall") for c in columns
+                if c != "iia_mean"}
+        taus = {c: t for c, t in taus.items() if np.isfinite(t)}
+        if taus:
+            near, far = max(taus, key=taus.get), min(taus, key=taus.get)
+            out.append(f"The measure that ranks the pairs most like IIA is {near} (Kendall tau "
+                       f"{taus[near]:.2f}); the least alike is {far} (tau {taus[far]:.2f}).")
+    return " ".join(out)

@@ -93,7 +93,8 @@ class Split:
 
 
 def load_split(dataset: str, protocol: str, *, n_train: int | None = None, n_test: int | None = None,
-               seed: int = 0, skip_unavailable: bool = False, root: Any = None) -> Split | None:
+               seed: int = 0, skip_unavailable: bool = False, root: Any = None,
+               download: bool = True) -> Split | None:
     """Load a dataset's train/test split, optionally a seeded subset of each.
 
     Parameters
@@ -105,12 +106,13 @@ def load_split(dataset: str, protocol: str, *, n_train: int | None = None, n_tes
         When the data cannot be found or downloaded, print the reason and return None
         instead of raising :class:`xcorr_lib.data.DatasetUnavailableError` (smoke runs
         only; the paper profile must fail loudly).
+    root, download : passed to :func:`xcorr_lib.data.load_dataset`.
     """
     from xcorr_lib import data
 
     try:
-        X_train, y_train = data.load_dataset(dataset, "train", root, protocol=protocol)
-        X_test, y_test = data.load_dataset(dataset, "test", root, protocol=protocol)
+        X_train, y_train = data.load_dataset(dataset, "train", root, protocol=protocol, download=download)
+        X_test, y_test = data.load_dataset(dataset, "test", root, protocol=protocol, download=download)
     except data.DatasetUnavailableError as exc:
         if not skip_unavailable:
             raise
