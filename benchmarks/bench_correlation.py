@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -69,35 +70,47 @@ def bench_speedup(repeats: int, loop_units: int) -> dict:
             "note": f"loop timed on {len(units)}x7008 pairs, x{100 / len(units):g}"}  # fmt: skip
 
 
-def bench_matmul_ratio(repeats: int, m: int, n: int, block_size: int | None) -> dict:
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def bench_matmul_ratio(repeats: int, m: int, n: int, block_size: int | None, device: str = "cpu") -> dict:
     gen = torch.Generator().manual_seed(0)
-    a, b = torch.randn(m, n, generator=gen), torch.randn(m, n, generator=gen)
+    a, b = torch.randn(m, n, generator=gen).to(device), torch.randn(m, n, generator=gen).to(device)
     layers = np.zeros(n, dtype=np.int64)
-    at, out = a.T.contiguous(), torch.empty(n, n)
+    at, out = a.T.contiguous(), torch.empty(n, n, device=device)
     mm = lambda: torch.mm(at, b, out=out)  # noqa: E731
-    engine = lambda: neuron_correlation(a, layers, b, layers, block_size=block_size)  # noqa: E731
+    engine = lambda: neuron_correlation(a, layers, b, layers, block_size=block_size, device=device)  # noqa: E731
     mm(), engine()
     t_mm, t_engine = [], []
     for _ in range(repeats):  # alternate, so that both see the same machine load
         for fn, acc in ((mm, t_mm), (engine, t_engine)):
+            _sync(device)
             t0 = time.perf_counter()
             fn()
+            _sync(device)
             acc.append(time.perf_counter() - t0)
     return {"matmul_s": min(t_mm), "engine_s": min(t_engine), "ratio": min(t_engine) / min(t_mm)}
 
 
-def large_case(n: int, m: int, block_size: int | None) -> dict:
-    """Runs in the subprocess: 100k x 100k units, 64 probes, both directions."""
+def large_case(n: int, m: int, block_size: int | None, device: str = "cpu") -> dict:
+    """Runs in the subprocess: n x n units, m probes, both directions."""
     gen = torch.Generator().manual_seed(0)
     latent = torch.randn(m, 16, generator=gen)
     a = latent @ torch.randn(16, n, generator=gen) + torch.randn(m, n, generator=gen)
     b = latent @ torch.randn(16, n, generator=gen) + torch.randn(m, n, generator=gen)
     layers = np.repeat(np.arange(4), n // 4 + 1)[:n]
     rss_inputs = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    t0 = time.perf_counter()
-    res = neuron_correlation(a, layers, b, layers, block_size=block_size, progress=True)
-    return {"seconds": time.perf_counter() - t0, "score": res.score, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "rss_before_mib": rss_inputs, "inputs_mib": 2 * a.numel() * 4 / 2**20}  # fmt: skip
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    res = neuron_correlation(a, layers, b, layers, block_size=block_size, device=device, progress=True)
+    _sync(device)
+    out = {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - cpu0, "score": res.score,
+           "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+           "rss_before_mib": rss_inputs, "inputs_mib": 2 * a.numel() * 4 / 2**20}  # fmt: skip
+    if device.startswith("cuda"):
+        out["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -108,29 +121,37 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--loop-units", type=int, default=5, help="units of the 100 on which the per-pair loop is timed")
     parser.add_argument("--ratio-units", type=int, default=6000, help="units per side of the matmul-ratio case")
     parser.add_argument("--skip-large", action="store_true", help="skip the 100k x 100k case")
+    parser.add_argument("--parts", default="1,2,3", help="which benchmarks to run, e.g. 2 or 1,2 (default 1,2,3)")
     parser.add_argument("--large-units", type=int, default=100_000)
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--_large-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args._large_child:
-        print(json.dumps(large_case(args.large_units, 64, args.block_size)))
+        print(json.dumps(large_case(args.large_units, 64, args.block_size, args.device)))
         return
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, block_size={args.block_size or 'default'}")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    where = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"{torch.get_num_threads()} CPU threads"
+    print(f"torch {torch.__version__}, {where}, block_size={args.block_size or 'default'}, load average {load:.1f}")
     rows = []
-    s = bench_speedup(args.repeats, args.loop_units)
-    rows.append(("(1) speed-up vs per-pair loop, 10 x (100 vs 7008)", f"{s['speedup']:,.0f}x",
-                 f"loop {s['loop_s']:.1f} s ({s['note']}), engine {s['engine_s'] * 1e3:.1f} ms"))  # fmt: skip
-    r = bench_matmul_ratio(args.repeats, 512, args.ratio_units, args.block_size)
-    rows.append((f"(2) engine / bare matmul, 512 x ({args.ratio_units} vs {args.ratio_units}), both", f"{r['ratio']:.2f}",
-                 f"engine {r['engine_s']:.3f} s, matmul {r['matmul_s']:.3f} s"))  # fmt: skip
-    if not args.skip_large:
-        cmd = [sys.executable, __file__, "--_large-child", "--large-units", str(args.large_units)]
+    parts = {int(p) for p in args.parts.split(",")} - ({3} if args.skip_large else set())
+    if 1 in parts:
+        s = bench_speedup(args.repeats, args.loop_units)
+        rows.append(("(1) speed-up vs per-pair loop, 10 x (100 vs 7008)", f"{s['speedup']:,.0f}x",
+                    f"loop {s['loop_s']:.1f} s ({s['note']}), engine {s['engine_s'] * 1e3:.1f} ms"))  # fmt: skip
+    if 2 in parts:
+        r = bench_matmul_ratio(args.repeats, 512, args.ratio_units, args.block_size, args.device)
+        rows.append((f"(2) engine / bare matmul, 512 x ({args.ratio_units} vs {args.ratio_units}), both", f"{r['ratio']:.2f}",
+                    f"engine {r['engine_s']:.3f} s, matmul {r['matmul_s']:.3f} s"))  # fmt: skip
+    if 3 in parts:
+        cmd = [sys.executable, __file__, "--_large-child", "--large-units", str(args.large_units), "--device", args.device]
         cmd += ["--threads", str(args.threads)] if args.threads else []
         cmd += ["--block-size", str(args.block_size)] if args.block_size else []
         out = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
         rows.append((f"(3) {args.large_units:,} x {args.large_units:,} units, 64 probes, both", f"{out['peak_rss_mib']:,.0f} MiB peak RSS",
-                     f"{out['seconds']:.0f} s; inputs {out['inputs_mib']:.0f} MiB, RSS before the call {out['rss_before_mib']:.0f} MiB"))  # fmt: skip
+                     f"{out['seconds']:.0f} s wall, {out['cpu_seconds']:.0f} s CPU"
+                     + (f", {out['peak_gpu_mib']:,.0f} MiB peak GPU" if "peak_gpu_mib" in out else "") + f"; inputs {out['inputs_mib']:.0f} MiB, RSS before the call {out['rss_before_mib']:.0f} MiB"))  # fmt: skip
     width = max(len(r[0]) for r in rows)
     for name, value, detail in rows:
         print(f"{name:<{width}}  {value:>18}  {detail}")

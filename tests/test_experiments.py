@@ -94,9 +94,9 @@ def test_compare_and_agreement() -> None:
     summ = ex.agreement(cmp)
     assert summ.loc[0, "n_cells"] == 10 and summ.loc[0, "rank_corr"] == pytest.approx(1.0)
     text = ex.describe_agreement(summ)
-    assert "agrees with" in text and "0.010" in text and "higher" in text
+    assert "agrees with the paper" in text and "0.010" in text and "higher" in text
     far = ex.describe_agreement(ex.agreement(cmp.assign(diff=cmp["diff"] - 0.2)))
-    assert "differs from" in far and "lower" in far
+    assert "differs from the paper by more than" in far and "lower" in far
     t3 = ex.compare_table3(pd.DataFrame({"dataset": ["kmnist"], "net": ["Net5"], "score": [0.5]}))
     assert t3.loc[0, "paper_score"] == 0.549 and t3.loc[0, "diff"] == pytest.approx(-0.049)
     # datasets the paper does not have stay in the table with NaN paper values
@@ -172,3 +172,18 @@ def test_end_to_end_on_real_data(shared_data) -> None:
     assert len(t3) == 2 * 5 + 2 * 1 and set(t3["n_units_b"]) == {7008}
     acc = ex.accuracy_table(split, nets, net4="paper")
     assert len(acc) == 6 + 1 and acc["test_acc"].between(0, 1).all()
+
+
+def test_wide_comparison_and_markdown() -> None:
+    rows = pd.DataFrame({
+        "dataset": ["mnist"] * 3, "net_a": ["Net1", "Net3", "Net3"], "net_b": ["Net2", "Net4", "Net4"],
+        "setting": ["s"] * 3, "net4": ["paper", "paper", "original"], "score": [0.6, 0.7, 0.75]})
+    wide = ex.wide_comparison(ex.compare_table2(rows), net4="paper")
+    assert list(wide.columns) == ["paper", "s", "diff s", "s [Net4=original]", "diff s [Net4=original]"]
+    assert wide.loc[("mnist", "Net1", "Net2"), "diff s"] == pytest.approx(0.6 - 0.644)
+    assert np.isnan(wide.loc[("mnist", "Net1", "Net2"), "s [Net4=original]"])
+    assert wide.loc[("mnist", "Net3", "Net4"), "diff s [Net4=original]"] == pytest.approx(0.75 - 0.733)
+    md = ex.markdown_table(wide)
+    lines = md.splitlines()
+    assert lines[0].startswith("| dataset | net_a | net_b | paper | s |") and lines[1].startswith("|---|")
+    assert len(lines) == 2 + 2 and "| 0.644 | 0.600 | -0.044 |  |  |" in lines[2]

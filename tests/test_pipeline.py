@@ -7,6 +7,7 @@ Jupyter kernel through papermill (a few seconds each).
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -226,10 +227,10 @@ def test_run_failing_notebook_stops_and_keeps_partial(project: Path, tmp_path: P
     # the good notebook ran first, with the profile's parameters, in notebooks/
     ran = nbformat.read(str(out / "01_ok.ipynb"), as_version=4)
     assert ran.metadata.papermill.parameters == {"n": 5, "profile": "t"}
-    table = pd.read_csv(Path(__import__("os").environ["XCORR_RESULTS_DIR"]) / "tables" / "t_ok.csv")
+    table = pd.read_csv(Path(os.environ["XCORR_RESULTS_DIR"]) / "tables" / "t_ok.csv")
     assert table.to_dict("records")[0]["n"] == 5 and table.iloc[0]["profile"] == "t"
     assert Path(table.iloc[0]["cwd"]).resolve() == project.resolve()
-    manifest = pd.read_csv(Path(__import__("os").environ["XCORR_RESULTS_DIR"]) / "manifest.csv")
+    manifest = pd.read_csv(Path(os.environ["XCORR_RESULTS_DIR"]) / "manifest.csv")
     assert set(manifest["kind"]) == {"table", "notebook"}
     assert list(manifest.loc[manifest["kind"] == "notebook", "notebook"]) == ["01_ok"]
     # the failing one is kept, with the output before the error and the error itself

@@ -26,11 +26,13 @@ def as_acts(x: Any, name: str) -> torch.Tensor:
         raise ValueError(f"{name} must be 2-D (M probes, N units), got shape {tuple(t.shape)}")
     if t.dtype == torch.bool or t.is_complex():
         raise ValueError(f"{name} must hold real numbers, got dtype {t.dtype}")
-    if t.is_floating_point() and not bool(torch.isfinite(t).all()):
-        n_nan, n_inf = int(torch.isnan(t).sum()), int(torch.isinf(t).sum())
-        if n_nan or n_inf:
-            raise ValueError(f"{name} contains {n_nan} NaN and {n_inf} Inf values (of {t.numel()}); clean them before correlating")
     return t
+
+
+def nonfinite_error(t: torch.Tensor, name: str) -> ValueError:
+    """The error for activations with NaN or Inf values (found while standardizing)."""
+    n_nan, n_inf = int(torch.isnan(t).sum()), int(torch.isinf(t).sum())
+    return ValueError(f"{name} contains {n_nan} NaN and {n_inf} Inf values (of {t.numel()}); clean them before correlating")
 
 
 def as_layers(x: Any, name: str) -> np.ndarray:

@@ -153,7 +153,8 @@ def fgsm_step(model: nn.Module, X: Any, y: Any, eps: float, *, loss: LossName = 
     eps : step in pixel units (10/255 = ten grey levels), >= 0.
     loss : ``"original"`` (cross-entropy on the softmax output: double softmax) or
         ``"logits"`` (cross-entropy on the logits).
-    batch_size : images per gradient batch (the result does not depend on it).
+    batch_size : images per gradient batch (the signs do not depend on it, up to float
+        rounding of gradients within a few ulps of zero).
 
     Returns
     -------

@@ -94,15 +94,11 @@ def load_model_file(path: str | Path, *, trust_pickle: bool = False) -> tuple[nn
 _TAP_ATTR = "_xcorr_tap_out"
 
 
-class _Tap(nn.Identity):
-    """Stand-in for one module of a ScriptModule: forward hooks on it see that module's output."""
-
-
 class ScriptTaps(nn.Module):
     """Eager wrapper of a TorchScript model (``register_forward_hook`` does not work on
     ScriptModules): after the model runs, the output each chosen submodule stored (see
-    :func:`tap_script_modules`) goes through a ``_Tap`` under the same dotted name, so
-    ``capture_activations(wrapper, probes, {"block.1": 0})`` works as for eager models."""
+    :func:`tap_script_modules`) goes through an ``nn.Identity`` registered under the same
+    dotted name, so ``capture_activations(wrapper, probes, {"block.1": 0})`` works."""
 
     def __init__(self, script: torch.jit.ScriptModule, names: list[str]) -> None:
         super().__init__()
@@ -114,7 +110,7 @@ class ScriptTaps(nn.Module):
             parent: nn.Module = self
             for part in name.split("."):
                 if part not in parent._modules:
-                    parent.add_module(part, _Tap())
+                    parent.add_module(part, nn.Identity())  # hooks on it see that output
                 parent = parent._modules[part]  # type: ignore[assignment]
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
@@ -280,8 +276,8 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
               **{k: getattr(args, k) for k in ("variant", "direction", "constant", "channels", "spatial",
                                                "block_size", "seed", "argv")}}
     for key, side, acts, n_const in (("model_a", a, acts_a, res.n_constant_a), ("model_b", b, acts_b, res.n_constant_b)):
-        record[key] = {k: side[k] for k in ("spec", "kind", "weights", "modules")}
-        record[key].update(n_units=int(acts.shape[1]), n_constant=n_const)
+        record[key] = {**{k: side[k] for k in ("spec", "kind", "weights", "modules")},
+                       "n_units": int(acts.shape[1]), "n_constant": n_const}
         if str(side["weights"]).startswith("random-init"):
             print(f"note: {side['spec']} has random weights ({side['weights']}): the score checks "
                   "the plumbing only and means nothing about trained models")
@@ -330,9 +326,9 @@ _COMPARE_HELP = textwrap.fill(
     "list-models) or a file. Files: TorchScript archives are loaded with torch.jit.load; "
     "other files with torch.load(weights_only=True), which refuses to run code. A fully "
     "pickled nn.Module needs weights_only=False, which can execute arbitrary code from the "
-    "file: that is only done with --trust-pickle. Probes: --probe-dir images get the "
-    "ResNet-18 ImageNet preprocessing (224x224, as the original); --dataset images are "
-    "shaped (N, 1, 28, 28) unless --input-shape says otherwise.", 88)
+    "file: that is only done with --trust-pickle. Probes: --probe-dir images get the ResNet-18 "
+    "ImageNet preprocessing (224x224, as the original); --dataset images are shaped "
+    "(N, 1, 28, 28) unless --input-shape says otherwise.", 88)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -205,8 +205,14 @@ def neuron_correlation(
     strip, by_layer = _blocked.strip_width(block_size), variant == "original"
     layout_a = _blocked.make_layout(la, by_layer=by_layer, strip=strip)
     layout_b = _blocked.make_layout(lb, by_layer=by_layer, strip=strip)
-    za, const_a = _blocked.standardize(a, layout_a, dtype=dt, device=dev)
-    zb, const_b = _blocked.standardize(b, layout_b, dtype=dt, device=dev)
+    try:
+        za, const_a = _blocked.standardize(a, layout_a, dtype=dt, device=dev)
+    except _blocked.NonFiniteError:
+        raise _inputs.nonfinite_error(a, "acts_a") from None
+    try:
+        zb, const_b = _blocked.standardize(b, layout_b, dtype=dt, device=dev)
+    except _blocked.NonFiniteError:
+        raise _inputs.nonfinite_error(b, "acts_b") from None
     best_a, arg_a, best_b, arg_b = _blocked.best_matches(
         za, layout_a, zb, layout_b, weight=lambda l_a, l_b: float(match_weight(variant, l_a, l_b)),
         both=both, block_size=block_size, progress=progress,

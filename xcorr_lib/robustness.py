@@ -217,8 +217,12 @@ def plot_relation(joined: pd.DataFrame, *, x: str = "score", y: str = "rel_degra
 
     if ax is None:
         _, ax = plt.subplots(figsize=(5.5, 4))
-    for i, (group, df) in enumerate(joined.groupby(hue, sort=False)):
-        color = f"C{i}"
+    from xcorr_lib.paper import DATASETS
+
+    groups = list(joined.groupby(hue, sort=False))
+    order = [g for g in DATASETS if g in dict(groups)] + [g for g, _ in groups if g not in DATASETS]
+    for group, df in groups:  # a dataset keeps its colour across figures
+        color = f"C{order.index(group)}"
         ax.scatter(df[x], 100 * df[y], color=color, label=str(group))
         for _, r in df.iterrows():
             ax.annotate(str(r[label]), (r[x], 100 * r[y]), textcoords="offset points",
@@ -243,7 +247,8 @@ def plot_attack_examples(panels: Sequence[Mapping[str, Any]], *, n: int = 8, mod
 
     if not panels:
         raise ValueError("panels is empty")
-    fig, axes = plt.subplots(2 * len(panels), n, figsize=(1.45 * n, 3.3 * len(panels)), squeeze=False)
+    fig, axes = plt.subplots(2 * len(panels), n, figsize=(1.45 * n, 3.6 * len(panels)), squeeze=False,
+                             gridspec_kw={"hspace": 0.45, "wspace": 0.1})
     for p, panel in enumerate(panels):
         X, X_adv = np.asarray(panel["X"]), np.asarray(panel["X_adv"])
         y, pc, pa = (np.asarray(panel[k]) for k in ("y", "pred_clean", "pred_adv"))
@@ -262,10 +267,10 @@ def plot_attack_examples(panels: Sequence[Mapping[str, Any]], *, n: int = 8, mod
                 ax.set_title(names[int(pred[col])], fontsize=7,
                              color="black" if pred[col] == y[col] else "red")
                 if row == 0:
-                    ax.set_xlabel(f"true: {names[int(y[col])]}", fontsize=7)
+                    ax.text(0.5, -0.04, f"true: {names[int(y[col])]}", transform=ax.transAxes,
+                            ha="center", va="top", fontsize=7, color="dimgray")
         axes[2 * p, 0].set_ylabel(f"{panel['name']}\nclean", fontsize=8)
         axes[2 * p + 1, 0].set_ylabel(f"{panel['name']}\nattacked", fontsize=8)
     fig.suptitle(f"{model_name} predictions before and after the transfer attack (red = wrong)",
-                 fontsize=9)
-    fig.tight_layout()
+                 fontsize=9, y=0.99)
     return fig

@@ -222,12 +222,12 @@ def plot_mas(iia: pd.DataFrame, stitching: pd.DataFrame, table: pd.DataFrame, *,
 
     d_max = int(iia.d.max())
     names = list(dict.fromkeys(iia.source))
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6), layout="constrained")
     mats = [(iia[iia.d == d_max].pivot(index="source", columns="target", values="iia"),
-             f"IIA source -> target (d = {d_max}; diagonal: within-model)"),
+             f"IIA, source -> target\n(d = {d_max}; diagonal: within-model)"),
             (stitching.pivot(index="source", columns="target", values="stitch_acc"),
-             "linear stitching accuracy source -> target")]
-    for ax, (mat, title) in zip(axes[:2], mats):
+             "linear stitching accuracy,\nsource -> target (same data budget)")]
+    for k, (ax, (mat, title)) in enumerate(zip(axes[:2], mats)):
         mat = mat.reindex(index=names, columns=names)
         im = ax.imshow(mat.to_numpy(dtype=float), vmin=0, vmax=1, cmap="viridis")
         for i in range(len(names)):
@@ -239,7 +239,8 @@ def plot_mas(iia: pd.DataFrame, stitching: pd.DataFrame, table: pd.DataFrame, *,
         ax.set_xticks(range(len(names)), names)
         ax.set_yticks(range(len(names)), names)
         ax.set_xlabel("target")
-        ax.set_ylabel("source")
+        if k == 0:
+            ax.set_ylabel("source")
         ax.set_title(title, fontsize=10)
     fig.colorbar(im, ax=axes[:2], shrink=0.8)
     ax = axes[2]
@@ -250,7 +251,7 @@ def plot_mas(iia: pd.DataFrame, stitching: pd.DataFrame, table: pd.DataFrame, *,
     ax.set_xlabel("subspace size d")
     ax.set_ylabel("IIA, mean of both directions")
     ax.set_ylim(0, 1)
-    ax.set_title("IIA grows with the swapped subspace", fontsize=10)
+    ax.set_title("IIA against the size d of the swapped subspace", fontsize=10)
     ax.legend(fontsize=7, ncol=2)
     return fig
 

@@ -137,8 +137,7 @@ def resolve_weights(name: str, weights: Any) -> Any:
     """
     from torchvision.models import get_model_weights
 
-    get_entry(name)
-    if weights is None:
+    if get_entry(name) and weights is None:
         return None
     enum = get_model_weights(name)
     if isinstance(weights, enum):

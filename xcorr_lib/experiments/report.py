@@ -43,34 +43,41 @@ def agreement(compared: pd.DataFrame, by: Sequence[str] = ("dataset", "setting",
 
 def describe_agreement(summary: pd.DataFrame, *, tolerance: float = 0.05) -> str:
     """Plain-English sentences built from :func:`agreement`'s numbers (one per group)."""
+    stats = ("n_cells", "mean_diff", "mean_abs_diff", "max_abs_diff", "rank_corr")
     lines = []
     for _, r in summary.iterrows():
-        where = ", ".join(f"{c}={r[c]}" for c in summary.columns
-                          if c not in ("n_cells", "mean_diff", "mean_abs_diff", "max_abs_diff", "rank_corr"))
-        close = "agrees with" if r["mean_abs_diff"] <= tolerance else "differs from"
+        where = ", ".join(f"{c}={r[c]}" for c in summary.columns if c not in stats)
+        verdict = ("agrees with the paper" if r["mean_abs_diff"] <= tolerance
+                   else f"differs from the paper by more than {tolerance:.2f} on average")
         sign = "higher" if r["mean_diff"] > 0 else "lower"
         rank = ("" if np.isnan(r["rank_corr"]) else
-                f"; the ordering of the cells has Spearman rho = {r['rank_corr']:.2f} with the paper's")
-        lines.append(f"- {where}: ours {close} the paper within {tolerance:.2f} on average "
-                     f"(mean |diff| {r['mean_abs_diff']:.3f}, max {r['max_abs_diff']:.3f} over "
-                     f"{int(r['n_cells'])} cells; ours are {abs(r['mean_diff']):.3f} {sign} on average{rank}).")
+                f"; Spearman rank correlation of the cells with the paper's: {r['rank_corr']:.2f}")
+        lines.append(f"- {where}: ours {verdict} (mean |diff| {r['mean_abs_diff']:.3f}, max "
+                     f"{r['max_abs_diff']:.3f} over {int(r['n_cells'])} cells; on average "
+                     f"{abs(r['mean_diff']):.3f} {sign}{rank}).")
     return "\n".join(lines)
 
 
-def wide_comparison(compared: pd.DataFrame, keys: Sequence[str] = ("dataset", "net_a", "net_b")) -> pd.DataFrame:
-    """One row per cell: the paper's value, then ``ours``/``diff`` for every setting.
+# --- tables for reading ---------------------------------------------------------
 
-    When the table holds several Net4 variants the column labels name the variant,
-    e.g. ``ours original-code [Net4 original]`` (only the Net4 cells have those).
+def wide_comparison(compared: pd.DataFrame, keys: Sequence[str] = ("dataset", "net_a", "net_b"), *,
+                    net4: str | None = None) -> pd.DataFrame:
+    """One row per cell: the paper's value, then ours and ``diff`` (ours - paper) per setting.
+
+    ``net4``: the main Net4 variant; rows of the other variants (Net4 cells only) get
+    their own columns labelled e.g. ``original-code [Net4=original]``.
     """
     keys = list(keys)
     df = compared.copy()
-    multi = "net4" in df.columns and df["net4"].nunique() > 1
-    df["_label"] = df["setting"] + (" [Net4 " + df["net4"] + "]" if multi else "")
+    if "net4" in df.columns and df["net4"].nunique() > 1:
+        main = net4 if net4 is not None else df["net4"].iloc[0]
+        df["_label"] = df["setting"].where(df["net4"] == main, df["setting"] + " [Net4=" + df["net4"] + "]")
+    else:
+        df["_label"] = df["setting"]
     out = df.groupby(keys, sort=False)["paper_score"].first().to_frame("paper")
     for label in dict.fromkeys(df["_label"]):
         ours = df[df["_label"] == label].groupby(keys, sort=False)["score"].first()
-        out[f"ours {label}"] = ours
+        out[label] = ours
         out[f"diff {label}"] = ours - out["paper"]
     return out
 
