@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 from torch import nn
 
 from xcorr_lib import cli
@@ -283,3 +285,10 @@ def test_script_taps_give_the_eager_outputs(how: str, tmp_path) -> None:
             assert torch.allclose(got[n], want[n]), n
     with pytest.raises(ValueError, match="fc1, act, block"):
         cli.tap_script_modules(torch.jit.load(str(tmp_path / "m.pt")), ["nope"])
+
+
+@given(st.dictionaries(st.from_regex(r"[a-z_][a-z0-9_]{0,6}(\.[0-9]{1,2})?", fullmatch=True),
+                       st.integers(-3, 50), min_size=1, max_size=6))
+def test_parse_modules_round_trips(mods: dict[str, int]) -> None:
+    assert cli.parse_modules(",".join(f"{n}:{d}" for n, d in mods.items())) == mods
+    assert cli.parse_modules(",".join(mods)) == {n: i for i, n in enumerate(mods)}

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from xcorr_lib.correlation import CorrelationResult, neuron_correlation, select_units
 
-SETTINGS = settings(max_examples=50, deadline=None)
+SETTINGS = settings(max_examples=40, deadline=None)
 
 
 # ----------------------------------------------------------------------------- oracle
@@ -98,6 +98,31 @@ def test_matches_brute_force(structure, variant, direction, block_size):
     A, la, B, lb = make_data(len(la) + len(lb), 12, la, lb, n_const_a=1, n_const_b=2)
     res = check_against_oracle(A, la, B, lb, variant=variant, direction=direction, block_size=block_size)
     assert (res.n_constant_a, res.n_constant_b) == (1, 2)
+
+
+def dense_oracle(A, la, B, lb, variant):
+    """Whole |rho| matrix in float64 (checked against the loop oracle on small data)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        R = np.abs(np.nan_to_num(np.corrcoef(A.T, B.T)[: A.shape[1], A.shape[1] :]))
+    pen = 1.0 / (1.0 + np.abs(la[:, None] - lb[None, :]))
+    keys = R if variant == "paper" else R * pen
+    v = keys.argmax(axis=1)
+    return R[np.arange(len(v)), v] * pen[np.arange(len(v)), v]
+
+
+@pytest.mark.parametrize("variant", ["paper", "original"])
+def test_medium_sizes_uneven_blocks_and_padding(variant):
+    """Sizes that are not multiples of the 32-unit strips, layers of all sizes, many blocks."""
+    rng = np.random.default_rng(11)
+    la = rng.choice(5, 601, p=[0.5, 0.3, 0.1, 0.09, 0.01])
+    lb = rng.choice(4, 333, p=[0.1, 0.2, 0.3, 0.4])
+    A, la, B, lb = make_data(11, 40, la, lb, n_const_a=3, n_const_b=2)
+    small = dense_oracle(A[:, :25], la[:25], B[:, :30], lb[:30], variant)
+    np.testing.assert_allclose(small, oracle_side(A[:, :25], la[:25], B[:, :30], lb[:30], variant)[0], atol=1e-12)
+    for block_size in (None, 96):
+        res = neuron_correlation(A, la, B, lb, variant=variant, block_size=block_size)
+        np.testing.assert_allclose(res.scores_a, dense_oracle(A, la, B, lb, variant), atol=1e-5)
+        np.testing.assert_allclose(res.scores_b, dense_oracle(B, lb, A, la, variant), atol=1e-5)
 
 
 @pytest.mark.parametrize("variant", ["paper", "original"])
@@ -298,6 +323,8 @@ def test_nan_inf_errors_say_how_many_and_where():
     B[0, 0], B[1, 1], B[2, 0] = np.nan, np.inf, -np.inf
     with pytest.raises(ValueError, match=r"acts_b contains 1 NaN and 2 Inf values \(of 12\)"):
         neuron_correlation(A, la, B, lb)
+    with pytest.raises(ValueError, match=r"acts_a contains 0 NaN and 1 Inf values \(of 18\)"):
+        neuron_correlation(np.where(np.arange(18).reshape(6, 3) == 7, np.inf, A), la, B, lb, variant="original")
 
 
 def test_all_constant_with_exclude_is_an_error():

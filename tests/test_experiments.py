@@ -153,23 +153,24 @@ def test_end_to_end_on_real_data(shared_data) -> None:
     pytest.importorskip("xcorr_lib.capture")
     from xcorr_lib.training import Recipe
 
-    split = ex.load_split("fashion-mnist", "original", n_train=300, n_test=60, seed=0, root=shared_data)
+    split = ex.load_split("mnist", "test-split", n_train=300, n_test=60, seed=0, root=shared_data)
     assert split is not None and len(split.X_train) == 300 and len(split.X_test) == 60
     quick = Recipe("sgd", 0.1, 1)
     nets = ex.train_nets(split, net4="paper", net4_variants=["paper", "original"], fcn_recipe=quick,
                          cnn_recipe=Recipe("adam", 0.002, 1), with_cnn=True, progress=False)
     assert set(nets) == {"paper", "original"}
     assert list(nets["original"]["Net4"].hidden) == [50, 50]
-    settings = ex.resolve_settings(ex.DEFAULT_SETTINGS)
+    settings = ex.resolve_settings({**ex.DEFAULT_SETTINGS,
+                                    "on-noise": {"variant": "paper", "direction": "forward", "probe": "noise"}})
     t2 = ex.score_tables(split, nets, settings, table="fcn", net4="paper", n_probes=20)
-    assert len(t2) == 2 * 10 + 2 * 4
-    orig = t2[t2.setting == "original-code"]
-    assert set(orig["probe"]) == {"noise"} and set(t2[t2.setting == "paper-text"]["probe"]) == {"test"}
+    assert len(t2) == 3 * 10 + 3 * 4
+    probes = t2.groupby("setting")["probe"].unique().map(list).to_dict()
+    assert probes == {"original-code": ["test"], "paper-text": ["test"], "on-noise": ["noise"]}
     assert (t2["n_probes"] == 20).all() and t2["score"].between(0, 1).all()
     for col in ["dataset", "net_a", "net_b", "score", "variant", "direction", "probe", "n_probes", "seed", "net4"]:
         assert col in t2.columns
     t3 = ex.score_tables(split, nets, settings, table="cnn", net4="paper", n_probes=10)
-    assert len(t3) == 2 * 5 + 2 * 1 and set(t3["n_units_b"]) == {7008}
+    assert len(t3) == 3 * 5 + 3 * 1 and set(t3["n_units_b"]) == {7008}
     acc = ex.accuracy_table(split, nets, net4="paper")
     assert len(acc) == 6 + 1 and acc["test_acc"].between(0, 1).all()
 

@@ -17,8 +17,10 @@ from torch import nn
 from xcorr_lib.atoms import AtomCNN, AtomConv2d, compose_weight
 from xcorr_lib.filter_subspace import (SharedCoefficientsError, atom_similarity, finetune_atoms,
                                        model_fingerprint, train_shared)
-from xcorr_lib.filter_subspace_study import (Task, load_task, mantel_test, pair_table, plot_study,
-                                             probe_robustness, relation_table)
+from xcorr_lib.filter_subspace_study import (Task, accuracy_table, build_models, cost_summary,
+                                             describe_findings, load_task, mantel_table, mantel_test,
+                                             pair_table, plot_study, probe_robustness, relation_table,
+                                             similarity_matrix)
 
 SETTINGS = settings(max_examples=25, deadline=None)
 
@@ -255,6 +257,28 @@ def test_task_and_load_task_on_digits() -> None:
         load_task(Task("d", "digits", classes=(3, 11)))
 
 
+def test_build_models_on_digits_is_cached_and_shares_coefficients() -> None:
+    base = Task("base", "digits", n_train=120, seed=0)
+    tasks = [Task("low", "digits", classes=(0, 1, 2, 3, 4), n_train=80, seed=1),
+             Task("high", "digits", classes=(5, 6, 7, 8, 9), n_train=80, seed=2)]
+    kw = dict(n_atoms=3, base_epochs=1, finetune_epochs=1, progress=False)
+    models = build_models(base, tasks, **kw)
+    assert list(models) == ["base", "low", "high"]
+    again = build_models(base, tasks, **kw)  # from results/checkpoints (a temp folder in tests)
+    assert all(model_fingerprint(models[n]) == model_fingerprint(again[n]) for n in models)
+    assert all(m.checkpoint_path_.is_file() for m in again.values())
+    for m in models.values():
+        for name, layer in m.atom_layers().items():
+            assert torch.equal(layer.coefficients, models["base"].atom_layers()[name].coefficients)
+    mat = similarity_matrix(models)
+    assert np.allclose(mat.to_numpy(), mat.to_numpy().T) and np.allclose(np.diag(mat), 1.0)
+    acc = accuracy_table(models, [base, *tasks], n_test=60)
+    assert list(acc["model"]) == ["base", "low", "high"] and acc["test_acc"].between(0, 1).all()
+    assert list(acc["classes"]) == ["all", "0,1,2,3,4", "5,6,7,8,9"]
+    with pytest.raises(ValueError, match="unique"):
+        build_models(base, [Task("base", "digits")], **kw)
+
+
 def _fake_table() -> pd.DataFrame:
     names = list("abcdef")
     rng = np.random.default_rng(0)
@@ -297,6 +321,18 @@ def test_mantel_test_detects_relation_and_respects_relabeling() -> None:
         mantel_test(df, "linear_cka", "other")
     with pytest.raises(ValueError, match="method"):
         mantel_test(df, "linear_cka", "images", method="kendall")
+
+
+def test_mantel_table_cost_summary_and_findings_text() -> None:
+    df = _fake_table().assign(seconds_atoms=1e-4, seconds_capture=0.5, seconds_correlation=0.3,
+                              seconds_cka=0.2, seconds_probe=1.0)
+    mt = mantel_table(df, n_permutations=99)
+    assert len(mt) == 2 * 2 * 2 and set(mt["method"]) == {"pearson", "spearman"}
+    cost = cost_summary(df)
+    assert cost["ratio_probe_over_atoms"].tolist() == pytest.approx([1e4, 1e4])
+    text = describe_findings(relation_table(df), mt, probe_robustness(df))
+    assert "neuron_correlation (images probes, 15 pairs): Pearson r = 1.000 (strong linear relation" in text
+    assert "atom_similarity moves by 0.0000" in text and "seconds" not in text
 
 
 def test_probe_robustness_on_constructed_table() -> None:

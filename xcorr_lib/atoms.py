@@ -36,7 +36,7 @@ from torch import nn
 
 from xcorr_lib.models import as_images
 
-__all__ = ["AtomConv2d", "AtomCNN", "compose_weight"]
+__all__ = ["AtomConv2d", "AtomCNN", "compose_weight", "make_atom_cnn"]
 
 
 def compose_weight(coefficients: torch.Tensor, atoms: torch.Tensor) -> torch.Tensor:
@@ -231,3 +231,13 @@ class AtomCNN(nn.Module):
         x = self.relu1(self.pool1(self.drop1(self.conv1(x))))
         x = self.fc_drop(self.fc_relu(self.fc(x.flatten(1))))
         return self.out(x)
+
+
+def make_atom_cnn(n_atoms: int = 6, *, seed: int | None = None) -> AtomCNN:
+    """An :class:`AtomCNN`; with ``seed``, its initial weights come from
+    ``torch.manual_seed(seed)`` in a forked RNG (the caller's global RNG is untouched)."""
+    if seed is None:
+        return AtomCNN(n_atoms=n_atoms)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        return AtomCNN(n_atoms=n_atoms)

@@ -166,8 +166,9 @@ def neuron_correlation(
     constant : {"zero", "exclude"}
         Constant units count as S = 0 in the mean, or are left out of the mean.
     block_size : int, optional
-        Units per side of one correlation block; default: blocks of about 64 MiB.
-        Memory use is O(block_size**2 + M * (N_a + N_b)).
+        Units per side of one correlation block (rounded down to a multiple of 32
+        when larger); default: blocks of about 16 MiB on the CPU, 256 MiB on a GPU.
+        Working memory: one block plus the standardized inputs, M * (N_a + N_b).
     device : str or torch.device, optional
         Where to compute ("cpu" default, "cuda" if available).
     dtype : torch.float32 (default) or torch.float64 (or "float32"/"float64").
@@ -194,7 +195,7 @@ def neuron_correlation(
         raise ValueError(f"need at least 3 probes (rows) for a meaningful correlation, got {a.shape[0]}")
     dt, dev = _inputs.resolve_dtype(dtype), _inputs.resolve_device(device)
     if block_size is None:
-        block_size = _blocked.default_block_size(dt)
+        block_size = _blocked.default_block_size(dt, dev)
     elif isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) or block_size < 1:
         raise ValueError(f"block_size must be a positive integer or None, got {block_size!r}")
     block_size = int(block_size)

@@ -53,7 +53,7 @@ import torch
 from torch import nn
 
 from xcorr_lib import provenance
-from xcorr_lib.atoms import AtomCNN, AtomConv2d
+from xcorr_lib.atoms import AtomCNN, AtomConv2d, make_atom_cnn
 from xcorr_lib.training import Recipe, data_fingerprint, train
 
 __all__ = [
@@ -182,12 +182,6 @@ def _cached(key: Mapping[str, Any], template: Callable[[], AtomCNN], build: Call
     return model
 
 
-def _new_model(n_atoms: int, seed: int) -> AtomCNN:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        return AtomCNN(n_atoms=n_atoms)
-
-
 def train_shared(X: Any, y: Any, *, n_atoms: int = 6, epochs: int = 3, lr: float = 0.002,
                  batch_size: int = 128, seed: int = 0, cache: bool = False, progress: bool = True,
                  device: str | torch.device | None = None) -> AtomCNN:
@@ -216,7 +210,7 @@ def train_shared(X: Any, y: Any, *, n_atoms: int = 6, epochs: int = 3, lr: float
     recipe = _recipe(epochs, lr, batch_size)
 
     def build() -> AtomCNN:
-        model = _new_model(n_atoms, seed)
+        model = make_atom_cnn(n_atoms, seed=seed)
         model.train_history_ = train(model, X, y, recipe, seed=seed, progress=progress,  # type: ignore[assignment]
                                      device=device, desc=f"shared (m={n_atoms})")
         return model.cpu().eval()

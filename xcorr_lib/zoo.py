@@ -201,7 +201,7 @@ def _ensure_cached(name: str, member: Any, *, download: bool, timeout: float) ->
         f"pretrained weights {name} {member.name} are not cached ({reason}). "
         f"Download {url} on a machine with internet and place the file {path.name} in "
         f"{path.parent} (that is $TORCH_HOME/hub/checkpoints; TORCH_HOME defaults to "
-        f"~/.cache/torch), or use weights=None for a random init (scores then mean nothing).")
+        f"~/.cache/torch), or use weights=None (CLI: --weights-a/-b none) for a random init.")
 
 
 def load_model(name: str, weights: Any = "default", *, seed: int = 0,
