@@ -167,7 +167,7 @@ def neuron_correlation(
         Constant units count as S = 0 in the mean, or are left out of the mean.
     block_size : int, optional
         Units per side of one correlation block (rounded down to a multiple of 32
-        when larger); default: blocks of about 16 MiB on the CPU, 256 MiB on a GPU.
+        when larger); default: blocks of about 64 MiB on the CPU, 256 MiB on a GPU.
         Working memory: one block plus the standardized inputs, M * (N_a + N_b).
     device : str or torch.device, optional
         Where to compute ("cpu" default, "cuda" if available).
