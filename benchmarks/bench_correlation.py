@@ -94,20 +94,29 @@ def bench_matmul_ratio(repeats: int, m: int, n: int, block_size: int | None, dev
     return {"matmul_s": min(t_mm), "engine_s": min(t_engine), "ratio": min(t_engine) / min(t_mm)}
 
 
+def _rss_now_mib() -> float:
+    """Current resident memory (Linux /proc), else the peak so far."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def large_case(n: int, m: int, block_size: int | None, device: str = "cpu") -> dict:
     """Runs in the subprocess: n x n units, m probes, both directions."""
     gen = torch.Generator().manual_seed(0)
     latent = torch.randn(m, 16, generator=gen)
-    a = latent @ torch.randn(16, n, generator=gen) + torch.randn(m, n, generator=gen)
-    b = latent @ torch.randn(16, n, generator=gen) + torch.randn(m, n, generator=gen)
+    a = torch.randn(m, n, generator=gen).addmm_(latent, torch.randn(16, n, generator=gen))  # shared signal
+    b = torch.randn(m, n, generator=gen).addmm_(latent, torch.randn(16, n, generator=gen))
     layers = np.repeat(np.arange(4), n // 4 + 1)[:n]
-    rss_inputs = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_before = _rss_now_mib()
     t0, cpu0 = time.perf_counter(), time.process_time()
     res = neuron_correlation(a, layers, b, layers, block_size=block_size, device=device, progress=True)
     _sync(device)
     out = {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - cpu0, "score": res.score,
            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-           "rss_before_mib": rss_inputs, "inputs_mib": 2 * a.numel() * 4 / 2**20}  # fmt: skip
+           "rss_before_mib": rss_before, "inputs_mib": 2 * a.numel() * 4 / 2**20}  # fmt: skip
     if device.startswith("cuda"):
         out["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
     return out
@@ -151,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
         out = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
         rows.append((f"(3) {args.large_units:,} x {args.large_units:,} units, 64 probes, both", f"{out['peak_rss_mib']:,.0f} MiB peak RSS",
                      f"{out['seconds']:.0f} s wall, {out['cpu_seconds']:.0f} s CPU"
-                     + (f", {out['peak_gpu_mib']:,.0f} MiB peak GPU" if "peak_gpu_mib" in out else "") + f"; inputs {out['inputs_mib']:.0f} MiB, RSS before the call {out['rss_before_mib']:.0f} MiB"))  # fmt: skip
+                     + (f", {out['peak_gpu_mib']:,.0f} MiB peak GPU" if "peak_gpu_mib" in out else "") + f"; RSS before the call {out['rss_before_mib']:.0f} MiB (inputs {out['inputs_mib']:.0f} MiB)"))  # fmt: skip
     width = max(len(r[0]) for r in rows)
     for name, value, detail in rows:
         print(f"{name:<{width}}  {value:>18}  {detail}")

@@ -123,36 +123,34 @@ def standardize(acts: torch.Tensor, layout: Layout, *, dtype: torch.dtype, devic
         If some activation is NaN or infinite.
     """
     m, n = acts.shape
-    z = torch.empty((m, len(layout.units)), dtype=dtype, device=device)  # padding zeroed below
+    z = torch.empty((m, len(layout.units)), dtype=dtype, device=device)
     constant = np.zeros(n, dtype=bool)
+    pads = np.flatnonzero(layout.units < 0)
+    if len(pads):
+        z.index_fill_(1, torch.as_tensor(pads, device=device), 0.0)
+    dest = np.empty(n, dtype=np.int64)  # position of every original unit in the layout
+    dest[layout.units[layout.units >= 0]] = np.flatnonzero(layout.units >= 0)
+    in_place = bool(np.array_equal(dest, np.arange(n)))  # identity layout: write z directly
     # float32 inputs (and dtype) are standardized in float32 (the input has no more
     # digits than that; torch's float32 sums are cascaded), anything else in float64.
     work = torch.float32 if acts.dtype == torch.float32 and dtype == torch.float32 else torch.float64
     step = max(1, _STANDARDIZE_BYTES // (8 * m))
-    for g in layout.groups:
-        n_real = int((layout.units[g.start : g.stop] >= 0).sum())  # real units first, padding last
-        z[:, g.start + n_real : g.stop] = 0.0
-        for s in range(g.start, g.start + n_real, step):
-            e = min(s + step, g.start + n_real)
-            units = layout.units[s:e]
-            if units[-1] - units[0] == e - s - 1 and np.all(np.diff(units) == 1):
-                raw = acts[:, int(units[0]) : int(units[-1]) + 1]  # a view, no copy
-            else:
-                raw = acts.index_select(1, torch.as_tensor(units, device=acts.device))
-            raw = raw.to(device)
-            mean = raw.mean(dim=0, dtype=work)  # (k,)
-            if not bool(torch.isfinite(mean).all()):
-                raise NonFiniteError
-            out = z[:, s:e] if work == dtype else None
-            x = torch.sub(raw.to(work), mean, out=out)  # (M, k), centred
-            x -= x.mean(dim=0)  # a second pass removes the rounding error of the first mean
-            norm = x.square().sum(dim=0).to(torch.float64).sqrt_()
-            scale = torch.maximum(raw.amax(dim=0), raw.amin(dim=0).neg()).to(torch.float64)
-            const = norm <= CONSTANT_RTOL * math.sqrt(m) * scale  # std <= rtol * max|a|, zeros included
-            x.mul_(torch.where(const, 0.0, 1.0 / torch.where(const, 1.0, norm)).to(work))
-            if out is None:
-                z[:, s:e] = x.to(dtype)
-            constant[units] = const.cpu().numpy()
+    for s in range(0, n, step):  # original units [s, e): a view of acts, few large ops
+        e = min(s + step, n)
+        raw = acts[:, s:e].to(device)
+        mean = raw.mean(dim=0, dtype=work)  # (k,)
+        if not bool(torch.isfinite(mean).all()):
+            raise NonFiniteError
+        out = z[:, s:e] if in_place and work == dtype else None
+        x = torch.sub(raw.to(work), mean, out=out)  # (M, k), centred
+        x -= x.mean(dim=0)  # a second pass removes the rounding error of the first mean
+        norm = x.square().sum(dim=0).to(torch.float64).sqrt_()
+        scale = torch.maximum(raw.amax(dim=0), raw.amin(dim=0).neg()).to(torch.float64)
+        const = norm <= CONSTANT_RTOL * math.sqrt(m) * scale  # std <= rtol * max|a|, zeros included
+        x.mul_(torch.where(const, 0.0, 1.0 / torch.where(const, 1.0, norm)).to(work))
+        if out is None:
+            z.index_copy_(1, torch.as_tensor(dest[s:e], device=device), x.to(dtype))
+        constant[s:e] = const.cpu().numpy()
     return z, constant
 
 

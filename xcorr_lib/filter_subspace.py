@@ -58,7 +58,7 @@ from xcorr_lib.training import Recipe, data_fingerprint, train
 
 __all__ = [
     "SharedCoefficientsError", "atom_similarity", "finetune_atoms", "model_fingerprint",
-    "train_shared",
+    "similarity_matrix", "train_shared",
 ]
 
 CHECKPOINT_FORMAT = 1
@@ -133,6 +133,17 @@ def atom_similarity(model_a: nn.Module, model_b: nn.Module, *,
             raise ValueError(f"layer {name!r}: all atoms are zero in one model; cosine undefined")
         per_layer[name] = float(np.clip(float(va @ vb) / (na * nb), -1.0, 1.0))
     return float(np.mean(list(per_layer.values()))), per_layer
+
+
+def similarity_matrix(models: Mapping[str, nn.Module]) -> pd.DataFrame:
+    """:func:`atom_similarity` (mean over layers) of every pair of models: a symmetric
+    DataFrame (names x names) with 1 on the diagonal."""
+    names = list(models)
+    mat = pd.DataFrame(np.eye(len(names)), index=names, columns=names)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            mat.loc[a, b] = mat.loc[b, a] = atom_similarity(models[a], models[b])[0]
+    return mat
 
 
 # ----------------------------------------------------------------------------- training

@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from xcorr_lib.atoms import AtomCNN
 from xcorr_lib.data import load_dataset, subset
-from xcorr_lib.filter_subspace import atom_similarity, finetune_atoms, train_shared
+from xcorr_lib.filter_subspace import atom_similarity, finetune_atoms, similarity_matrix, train_shared
 
 __all__ = ["Task", "load_task", "build_models", "accuracy_table", "similarity_matrix", "pair_table",
            "relation_table", "mantel_test", "mantel_table", "probe_robustness", "cost_summary", "describe_findings",
@@ -148,15 +148,6 @@ def accuracy_table(models: Mapping[str, AtomCNN], tasks: Sequence[Task], *, n_te
         rows.append({"model": task.name, "dataset": task.dataset, "classes": classes, "n_test": len(y),
                      "test_acc": evaluate(models[task.name], X, y)})
     return pd.DataFrame(rows)
-
-
-def similarity_matrix(models: Mapping[str, AtomCNN]) -> pd.DataFrame:
-    """Atom similarity of every ordered pair of models (names x names), diagonal 1."""
-    names = list(models)
-    mat = pd.DataFrame(np.eye(len(names)), index=names, columns=names)
-    for a, b in itertools.combinations(names, 2):
-        mat.loc[a, b] = mat.loc[b, a] = atom_similarity(models[a], models[b])[0]
-    return mat
 
 
 def _per_layer_cka(acts_a: torch.Tensor, layers_a: np.ndarray, acts_b: torch.Tensor,

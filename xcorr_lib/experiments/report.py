@@ -165,6 +165,7 @@ def plot_table3(compared: pd.DataFrame, *, names: Sequence[str] = FCN_NAMES, net
         ax.set_ylim(0, 1)
         ax.set_ylabel("score (FCN -> CNN)")
         ax.set_title(ds)
-    axes[0, 0].legend(loc="lower left", fontsize=8)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.tight_layout()
+    fig.legend(handles, labels, loc="upper center", ncol=len(labels), bbox_to_anchor=(0.5, 0.0), frameon=False)
     return fig

@@ -12,7 +12,7 @@ A *score setting* names one way of computing the score (SPEC section 1):
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Literal, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -195,8 +195,6 @@ def accuracy_rows(models: Mapping[str, nn.Module], X_test: Any, y_test: Any) -> 
     return pd.DataFrame(rows)
 
 
-
-
 # --- one dataset, end to end ------------------------------------------------------
 
 def train_nets(split: Split, *, net4: str = "paper", net4_variants: Sequence[str] = ("paper",),
@@ -233,7 +231,7 @@ def _probes(split: Split, settings: Iterable[ScoreSetting], n_probes: int | None
 
 
 def score_tables(split: Split, nets: Mapping[str, Mapping[str, nn.Module]], settings: Sequence[ScoreSetting], *,
-                 table: str, net4: str, n_probes: int | None, probe_selection: str = "first", seed: int = 0,
+                 table: Literal["fcn", "cnn"], net4: str, n_probes: int | None, probe_selection: str = "first", seed: int = 0,
                  original_probe: Mapping[str, str] = ORIGINAL_PROBE, constant: str = "zero") -> pd.DataFrame:
     """Table 2 (``table="fcn"``: FCN pairs) or Table 3 (``table="cnn"``: FCN -> CNN) rows.
 
