@@ -34,7 +34,7 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 #: Default size of one correlation block in bytes, on the CPU and on a GPU. Measured on
 #: 2 idle cores, 16-64 MiB blocks are equally fast (smaller ones lose to per-op costs);

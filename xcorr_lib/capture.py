@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 Spatial = Literal["flatten", "mean"]
 __all__ = ["Capture", "capture", "capture_activations"]

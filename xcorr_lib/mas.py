@@ -35,7 +35,7 @@ import pandas as pd
 import torch
 from torch import nn
 from torch.nn.utils.parametrizations import orthogonal
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 Counterfactual = Literal["true", "source"]
 PairMode = Literal["differ", "all"]

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from xcorr_lib.mas import (COUNTERFACTUALS, Counterfactual, _check_option, _check_positive,
                            _predict, as_inputs, as_labels, frozen, get_module, layer_output,

@@ -352,7 +352,7 @@ def partial_correlation_table(models: Mapping[str, Sequence[str]], images: torch
     unrelated to all units of the other model and the units were independent Gaussians:
     the max-of-many baseline, :func:`xcorr_lib.stats.expected_max_abs_corr`).
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     from xcorr_lib.correlation import neuron_correlation
     from xcorr_lib.stats import expected_max_abs_corr

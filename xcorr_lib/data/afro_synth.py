@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .datasets import SCRIPTS, _check_choice
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 from urllib.parse import urlparse
 
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 TIMEOUT = 5.0
 RETRIES = 2
