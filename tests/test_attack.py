@@ -226,6 +226,12 @@ def test_cache_hit_returns_identical_arrays_without_retraining(tmp_path, capsys)
     run(other, X, y, rounds=2, cache=tmp_path, loss="logits")
     run(other, X[::-1].copy(), y[::-1].copy(), rounds=2, cache=tmp_path)
     assert len(other.trained) == 4 and len(list(tmp_path.glob("*.npz"))) == 2
+    a.cache_path.write_bytes(b"not an npz")  # a damaged cache file: warn and recompute
+    damaged = Counter()
+    with pytest.warns(UserWarning, match="could not read"):
+        c = run(damaged, X, y, rounds=2, cache=None)
+    assert len(damaged.trained) == 2 and not c.from_cache
+    np.testing.assert_array_equal(c.X_adv, a.X_adv)
 
 
 # --------------------------------------------------------------------------- evaluation

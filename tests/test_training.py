@@ -223,3 +223,13 @@ def test_noise_probe_shape_range_seed(n: int, seed: int) -> None:
     assert not np.array_equal(p.x, make_probe("noise", X, n=n, seed=seed + 1).x)
     # the first n rows of a full-size noise probe are the n-probe noise set
     assert np.array_equal(make_probe("noise", X, seed=seed).x[:n], p.x)
+
+
+def test_thread_setting_is_scoped() -> None:
+    X, y = toy_data(64)
+    torch.set_num_threads(2)
+    train(make_model("Net1", seed=0), X, y, FAST, seed=0, progress=False)  # default: one thread inside
+    assert torch.get_num_threads() == 2
+    with pytest.raises(ValueError, match="num_threads"):
+        train(make_model("Net1", seed=0), X, y, FAST, seed=0, progress=False, num_threads=0)
+    assert torch.get_num_threads() == 2

@@ -32,6 +32,7 @@ import hashlib
 import io
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Literal, Mapping
@@ -248,12 +249,9 @@ def _fingerprint_model(make_substitute: Callable[[], nn.Module], seed: int) -> s
 
 
 def _cache_dir(cache: bool | str | os.PathLike | None) -> Path | None:
-    if cache is False:
-        return None
-    if cache is None or cache is True:
-        from xcorr_lib.provenance import results_dir
-        return results_dir() / "attacks"
-    return Path(cache)
+    from xcorr_lib.provenance import results_dir
+
+    return None if cache is False else results_dir() / "attacks" if cache in (None, True) else Path(cache)
 
 
 def _save(path: Path, result: AttackResult) -> None:
@@ -354,9 +352,13 @@ def substitute_attack(
         key = hashlib.sha256(json.dumps(key_obj, sort_keys=True).encode()).hexdigest()[:20]
         path = folder / f"{key}.npz"
         if path.is_file():
-            print(f"Reusing cached attack {path.name} (same settings and data); "
-                  "delete it or pass cache=False to recompute.")
-            return _load(path)
+            try:
+                loaded = _load(path)
+                print(f"Reusing cached attack {path.name} (same settings and data); "
+                      "delete it or pass cache=False to recompute.")
+                return loaded
+            except Exception as exc:  # noqa: BLE001 - a damaged cache file must not stop the run
+                warnings.warn(f"could not read cached attack {path.name} ({exc}); recomputing", stacklevel=2)
 
     from tqdm.auto import tqdm
 

@@ -150,19 +150,8 @@ def accuracy_table(models: Mapping[str, AtomCNN], tasks: Sequence[Task], *, n_te
     return pd.DataFrame(rows)
 
 
-def _per_layer_cka(acts_a: torch.Tensor, layers_a: np.ndarray, acts_b: torch.Tensor,
-                   layers_b: np.ndarray) -> dict[int, float]:
-    from xcorr_lib.measures import linear_cka
-
-    out = {}
-    for layer in np.unique(layers_a):
-        out[int(layer)] = linear_cka(acts_a[:, torch.as_tensor(layers_a == layer)],
-                                     acts_b[:, torch.as_tensor(layers_b == layer)])
-    return out
-
-
 def pair_table(models: Mapping[str, AtomCNN], probes: Mapping[str, Any], *, batch_size: int = 256,
-               progress: bool = True) -> pd.DataFrame:
+               blas_threads: int | None = 1, progress: bool = True) -> pd.DataFrame:
     """Every measure for every unordered pair of models and every probe set.
 
     Parameters
@@ -171,6 +160,11 @@ def pair_table(models: Mapping[str, AtomCNN], probes: Mapping[str, Any], *, batc
         Sharing one base (atom similarity requires identical coefficients).
     probes : {probe name: array or tensor (M, 28, 28)}
         E.g. ``{"images": test images, "noise": uniform noise}``.
+    blas_threads : int or None
+        Threads of numpy's BLAS (linear CKA) while the table is computed (threadpoolctl);
+        None leaves them alone. On small matrices, several OpenBLAS threads next to
+        torch's own thread pool made linear CKA about 10x slower on our 2-core machines,
+        which would inflate the probe-based cost.
 
     Returns
     -------
@@ -179,13 +173,24 @@ def pair_table(models: Mapping[str, AtomCNN], probes: Mapping[str, Any], *, batc
     over blocks), linear_cka_block<d>, seconds_atoms, seconds_capture,
     seconds_correlation, seconds_cka, seconds_probe (see the module docstring).
     """
-    from xcorr_lib.capture import capture_activations
-    from xcorr_lib.correlation import neuron_correlation
+    from threadpoolctl import threadpool_limits
 
     if len(models) < 2:
         raise ValueError(f"need at least 2 models, got {len(models)}")
     if not probes:
         raise ValueError("need at least one probe set")
+    if blas_threads is None:
+        return _pair_rows(models, probes, batch_size, progress)
+    with threadpool_limits(limits=int(blas_threads), user_api="blas"):
+        return _pair_rows(models, probes, batch_size, progress)
+
+
+def _pair_rows(models: Mapping[str, AtomCNN], probes: Mapping[str, Any], batch_size: int,
+               progress: bool) -> pd.DataFrame:
+    from xcorr_lib.capture import capture_activations
+    from xcorr_lib.correlation import neuron_correlation
+    from xcorr_lib.measures import linear_cka
+
     rows = []
     pairs = list(itertools.combinations(models, 2))
     for probe_name, probe in probes.items():
@@ -205,7 +210,8 @@ def pair_table(models: Mapping[str, AtomCNN], probes: Mapping[str, Any], *, batc
             corr = neuron_correlation(acts_a, lay_a, acts_b, lay_b, variant="paper", direction="both")
             t_corr = time.perf_counter() - t0
             t0 = time.perf_counter()
-            cka = _per_layer_cka(acts_a, lay_a, acts_b, lay_b)
+            cka = {int(d): linear_cka(acts_a[:, torch.as_tensor(lay_a == d)], acts_b[:, torch.as_tensor(lay_b == d)])
+                   for d in np.unique(lay_a)}  # per block
             t_cka = time.perf_counter() - t0
             row: dict[str, Any] = {"model_a": a, "model_b": b, "probe": probe_name, "n_probes": len(x),
                                    "atom_similarity": atom_mean}

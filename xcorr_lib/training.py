@@ -3,9 +3,8 @@
 The original notebooks trained with skorch's ``NeuralNetClassifier`` defaults; this
 module reproduces that recipe without skorch (SPEC section 2):
 
-- loss: NLL of log-probabilities. Our models return logits and we use
-  ``cross_entropy`` (= NLL of ``log_softmax``); skorch applied NLL to ``log(p + eps)``
-  of the softmax output, which differs only for probabilities near float32 eps.
+- loss: our models return logits and we use ``cross_entropy`` (= NLL of
+  ``log_softmax``); skorch applied NLL to ``log(p + eps)`` of the softmax output.
 - optimizer: plain SGD (no momentum) lr 0.1 for the FCNs, Adam lr 0.002 for the CNN;
   batch size 128; 20 epochs (FCN) / 10 epochs (CNN).
 - validation hold-out: skorch's default ``ValidSplit(5, stratified=True)`` keeps the
@@ -23,13 +22,13 @@ Determinism: :func:`train` draws dropout masks from ``torch.manual_seed`` of a s
 derived from ``seed`` inside a forked RNG (the caller's global RNG is untouched) and
 shuffles with its own seeded ``torch.Generator``; together with
 ``make_model(name, seed=...)`` for the initial weights, the same seed gives bitwise
-identical weights on the same machine and library versions.
+identical weights on the same machine, library versions and CPU thread count (train
+uses one thread by default, see :func:`train`).
 
-Checkpoints: :func:`load_or_train` caches trained weights under
-``results/checkpoints/`` with a file name made from a hash of everything that
-determines them (model name and architecture, recipe, seed, the caller's dataset key
-and a fingerprint of the training arrays' bytes). Loading gives bitwise the weights
-that training produced, so a notebook replay prints the same numbers.
+Checkpoints: :func:`load_or_train` caches trained weights in ``results/checkpoints/``
+under a hash of what determines them (model name and architecture, recipe, seed, the
+caller's dataset key, a fingerprint of the training arrays). Loading gives bitwise the
+weights training produced, so a notebook replay prints the same numbers.
 """
 
 from __future__ import annotations
@@ -179,7 +178,8 @@ def _loss_and_acc(model: nn.Module, X: torch.Tensor, y: torch.Tensor, batch_size
 
 
 def train(model: nn.Module, X: Any, y: Any, recipe: Recipe, *, seed: int, progress: bool = True,
-          device: str | torch.device | None = None, desc: str | None = None) -> pd.DataFrame:
+          device: str | torch.device | None = None, desc: str | None = None,
+          num_threads: int | None = 1) -> pd.DataFrame:
     """Train ``model`` in place with ``recipe``; returns the per-epoch history.
 
     Parameters
@@ -196,6 +196,11 @@ def train(model: nn.Module, X: Any, y: Any, recipe: Recipe, *, seed: int, progre
         tqdm bar over epochs (stderr).
     device : str or torch.device, optional
         Where to train (default CPU); the model is moved there and left there.
+    num_threads : int or None
+        CPU threads torch may use while training (restored afterwards); None leaves
+        torch's setting. Default 1: these networks are too small to gain from more
+        threads, on a busy 2-core machine two threads were 10-30x slower than one, and
+        CPU results are bitwise reproducible only for a fixed thread count.
 
     Returns
     -------
@@ -203,6 +208,19 @@ def train(model: nn.Module, X: Any, y: Any, recipe: Recipe, *, seed: int, progre
         Columns epoch (1-based), train_loss, valid_loss, valid_acc (NaN without hold-out).
         The model is left in eval mode.
     """
+    if num_threads is not None and num_threads < 1:
+        raise ValueError(f"num_threads must be >= 1 or None, got {num_threads}")
+    previous = torch.get_num_threads()
+    if num_threads is not None:
+        torch.set_num_threads(num_threads)
+    try:
+        return _train(model, X, y, recipe, seed=seed, progress=progress, device=device, desc=desc)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _train(model: nn.Module, X: Any, y: Any, recipe: Recipe, *, seed: int, progress: bool,
+           device: str | torch.device | None, desc: str | None) -> pd.DataFrame:
     Xt, yt = _as_tensors(X, y)
     assert yt is not None
     train_idx, valid_idx = validation_split(yt.numpy(), recipe.val_fraction, seed)
