@@ -301,6 +301,8 @@ def test_relation_table_linear_vs_rank() -> None:
     assert r.loc[("images", "linear_cka"), "kendall_tau"] == pytest.approx(1.0)
     assert np.isnan(r.loc[("noise", "constant"), "pearson_r"])
     assert set(r["n_pairs"]) == {15}
+    with pytest.raises(ValueError, match="lacks column"):
+        relation_table(_fake_table(), measures=["missing"])
 
 
 def test_mantel_test_detects_relation_and_respects_relabeling() -> None:

@@ -226,7 +226,7 @@ def test_noise_probe_shape_range_seed(n: int, seed: int) -> None:
 
 
 def test_thread_setting_is_scoped() -> None:
-    X, y = toy_data(64)
+    X, y = toy_data(200)
     torch.set_num_threads(2)
     train(make_model("Net1", seed=0), X, y, FAST, seed=0, progress=False)  # default: one thread inside
     assert torch.get_num_threads() == 2

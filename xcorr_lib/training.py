@@ -65,10 +65,7 @@ class Recipe:
     ----------
     optimizer : {"sgd", "adam"}
         Plain SGD (no momentum, no weight decay) or Adam (PyTorch defaults otherwise).
-    lr : float
-        Learning rate (> 0).
-    epochs : int
-        Passes over the training part (>= 1).
+    lr : float (> 0); epochs : int (>= 1) passes over the training part
     batch_size : int
         Mini-batch size (>= 1), also used for the validation pass.
     val_fraction : float
@@ -316,10 +313,6 @@ def checkpoint_path(full_key: Mapping[str, Any]) -> Path:
     return provenance.checkpoints_dir() / f"{full_key['model']}-{digest}.pt"
 
 
-def _jsonable(key: Mapping[str, Any]) -> dict[str, Any]:
-    return json.loads(json.dumps(key, sort_keys=True, default=str))
-
-
 def load_or_train(name: str, X: Any, y: Any, recipe: Recipe, *, seed: int, key: Mapping[str, Any],
                   net4: Net4Variant = "paper", progress: bool = True,
                   device: str | torch.device | None = None) -> nn.Module:
@@ -343,8 +336,8 @@ def load_or_train(name: str, X: Any, y: Any, recipe: Recipe, *, seed: int, key: 
     nn.Module on CPU in eval mode, with attributes ``train_history_`` (DataFrame) and
     ``checkpoint_path_`` (Path).
     """
-    full_key = _jsonable(checkpoint_key(name, recipe, seed=seed, key=key,
-                                        data=data_fingerprint(X, y), net4=net4))
+    full_key = json.loads(json.dumps(checkpoint_key(name, recipe, seed=seed, key=key, net4=net4,
+                                                    data=data_fingerprint(X, y)), default=str))
     path = checkpoint_path(full_key)
     model = make_model(name, net4=net4, seed=seed)
     if path.is_file():

@@ -53,7 +53,7 @@ def describe_agreement(summary: pd.DataFrame, *, tolerance: float = 0.05) -> str
         rank = ("" if np.isnan(r["rank_corr"]) else
                 f"; Spearman rank correlation of the cells with the paper's: {r['rank_corr']:.2f}")
         lines.append(f"- {where}: ours {verdict} (mean |diff| {r['mean_abs_diff']:.3f}, max "
-                     f"{r['max_abs_diff']:.3f} over {int(r['n_cells'])} cells; on average "
+                     f"{r['max_abs_diff']:.3f} over {int(r['n_cells'])} cell{'s' if r['n_cells'] != 1 else ''}; on average "
                      f"{abs(r['mean_diff']):.3f} {sign}{rank}).")
     return "\n".join(lines)
 
