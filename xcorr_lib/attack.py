@@ -13,7 +13,7 @@ Two details of the original are options:
 
 * ``loss="original"``: the original CNN ended in a softmax and the attack applied
   ``nn.CrossEntropyLoss`` to it: cross-entropy of softmax(softmax(logits)), a *double*
-  softmax that flattens the gradient (and zeroes it for very confident images).
+  softmax, which changes the gradient's direction (it only sees probabilities in [0, 1]).
   ``loss="logits"`` is the fix (cross-entropy on the logits).
 * ``substitute_init="fresh"``: a newly initialised substitute every round (Algorithm 1).
   The original passed a CNN *instance* to skorch, whose ``fit`` keeps an existing module
@@ -360,7 +360,7 @@ def substitute_attack(
             except Exception as exc:  # noqa: BLE001 - a damaged cache file must not stop the run
                 warnings.warn(f"could not read cached attack {path.name} ({exc}); recomputing", stacklevel=2)
 
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     X_cur, model, rows = X0.copy(), None, []
     for r in tqdm(range(rounds), desc="attack rounds", disable=not progress):
