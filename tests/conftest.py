@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,3 +40,13 @@ def _isolated_outputs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyt
     out = tmp_path_factory.mktemp("xcorr_out")
     monkeypatch.setenv("XCORR_RESULTS_DIR", str(out / "results"))
     monkeypatch.setenv("XCORR_FIGURES_DIR", str(out / "figures"))
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Run a test with one torch thread (small tensors on a shared 2-core machine run far
+    faster so); the previous thread count is restored afterwards."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -14,7 +14,6 @@ import io
 import os
 import socket
 import stat
-import time
 import urllib.error
 from pathlib import Path
 
@@ -211,16 +210,14 @@ def test_read_only_root_downloads_to_project_cache(env, monkeypatch, tmp_path):
 @pytest.mark.parametrize("name", ["kmnist", "afro-mnist"])
 def test_real_network_attempt_fails_fast(tmp_path, monkeypatch, name):
     """Real urllib, real URLs. Without internet this must raise, naming the URLs; the short
-    timeout guarantees it cannot hang (the bound below only guards against a hang)."""
+    timeout guarantees it cannot hang."""
     monkeypatch.setenv("XCORR_ROOT", str(tmp_path / "project"))
     monkeypatch.setattr(dl, "TIMEOUT", 2.0)
     monkeypatch.setattr(dl, "RETRIES", 0)
     spec = sources.dataset_spec(name)
-    start = time.monotonic()
     try:
         load_dataset(name, "test", root=tmp_path / "empty", progress=False)
     except DatasetUnavailableError as exc:
         assert all(u in str(exc) for fs in spec.files["test"] for u in fs.urls)
     else:  # pragma: no cover - only on a machine with internet and the files downloadable
         pytest.skip("network available: the download succeeded")
-    assert time.monotonic() - start < 120

@@ -18,13 +18,7 @@ from xcorr_lib.models import make_model
 NAMES = ["Net1", "Net2", "Net3", "Net4", "Net5"]
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Small tensors on a shared 2-core machine run far faster on one thread."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def brute_forward_original(a: np.ndarray, la: np.ndarray, b: np.ndarray, lb: np.ndarray) -> float:

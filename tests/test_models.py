@@ -11,13 +11,7 @@ from hypothesis import strategies as st
 from xcorr_lib.models import CNN, FCN, MODEL_NAMES, make_cnn, make_fcn, make_model, model_spec
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Small tensors on a shared 2-core machine run far faster on one thread."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 # Table 1, typed here independently of xcorr_lib.paper (the oracle).
 PAPER = {"Net1": [100], "Net2": [60, 40], "Net3": [40, 60], "Net4": [196, 392], "Net5": [20] * 5}

@@ -18,13 +18,7 @@ from xcorr_lib.training import (CNN_RECIPE, FCN_RECIPE, Recipe, evaluate, load_o
 FAST = Recipe(optimizer="sgd", lr=0.1, epochs=2, batch_size=32)
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Small tensors on a shared 2-core machine run far faster on one thread."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def toy_data(n: int = 400, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from xcorr_lib.models import as_images
+from xcorr_lib.models import CNN
 
 __all__ = ["AtomConv2d", "AtomCNN", "compose_weight", "make_atom_cnn"]
 
@@ -139,7 +139,7 @@ class AtomConv2d(nn.Module):
                 f"bias={self.bias is not None}")
 
 
-class AtomCNN(nn.Module):
+class AtomCNN(CNN):
     """The paper's two-layer CNN with atom-decomposed convolutions.
 
     conv 1->32 k3 (atoms), maxpool 2, ReLU             (block 0: 32x13x13 = 5408 units)
@@ -161,33 +161,16 @@ class AtomCNN(nn.Module):
     head_names: tuple[str, ...] = ("fc", "out")
 
     def __init__(self, n_atoms: int = 6, n_classes: int = 10, dropout: float = 0.5) -> None:
-        super().__init__()
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        self.n_atoms = _positive_int("n_atoms", n_atoms)
-        self.n_classes = _positive_int("n_classes", n_classes)
-        self.dropout_p = float(dropout)
-        self.conv0 = AtomConv2d(1, 32, 3, self.n_atoms)
-        self.pool0 = nn.MaxPool2d(2)
-        self.relu0 = nn.ReLU()
-        self.conv1 = AtomConv2d(32, 64, 3, self.n_atoms)
-        self.drop1 = nn.Dropout2d(dropout)
-        self.pool1 = nn.MaxPool2d(2)
-        self.relu1 = nn.ReLU()
-        self.fc = nn.Linear(64 * 5 * 5, 100)
-        self.fc_relu = nn.ReLU()
-        self.fc_drop = nn.Dropout(dropout)
-        self.out = nn.Linear(100, n_classes)
+        n_atoms = _positive_int("n_atoms", n_atoms)
+        super().__init__(_positive_int("n_classes", n_classes), dropout,
+                         conv=lambda c_in, c_out, k: AtomConv2d(c_in, c_out, k, n_atoms))
+        self.n_atoms = n_atoms
 
     @property
     def spec(self) -> dict[str, Any]:
         """Everything that defines the architecture (used in checkpoint keys)."""
         return {"arch": "AtomCNN", "n_atoms": self.n_atoms, "n_classes": self.n_classes,
                 "dropout": self.dropout_p}
-
-    def unit_modules(self) -> dict[str, int]:
-        """Hidden-unit modules: the ReLU closing each conv block -> depth 0, 1."""
-        return {"relu0": 0, "relu1": 1}
 
     def atom_layers(self) -> dict[str, AtomConv2d]:
         """The atom-decomposed convolutions by module name (``conv0``, ``conv1``)."""
@@ -224,13 +207,6 @@ class AtomCNN(nn.Module):
         for p in self.parameters():
             p.requires_grad_(True)
         return self
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = as_images(x)
-        x = self.relu0(self.pool0(self.conv0(x)))
-        x = self.relu1(self.pool1(self.drop1(self.conv1(x))))
-        x = self.fc_drop(self.fc_relu(self.fc(x.flatten(1))))
-        return self.out(x)
 
 
 def make_atom_cnn(n_atoms: int = 6, *, seed: int | None = None) -> AtomCNN:

@@ -30,7 +30,7 @@ Example
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Callable, Literal, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -159,16 +159,20 @@ class CNN(nn.Module):
     dropout(ReLU(z)) because dropout only zeroes or scales by a positive factor.
     """
 
-    def __init__(self, n_classes: int = 10, dropout: float = 0.5) -> None:
+    def __init__(self, n_classes: int = 10, dropout: float = 0.5,
+                 conv: Callable[[int, int, int], nn.Module] | None = None) -> None:
+        """``conv(in_channels, out_channels, kernel_size)`` builds each conv layer
+        (default ``nn.Conv2d``; :class:`xcorr_lib.atoms.AtomCNN` passes atom convolutions)."""
         super().__init__()
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        conv = conv or (lambda c_in, c_out, k: nn.Conv2d(c_in, c_out, kernel_size=k))
         self.n_classes = int(n_classes)
         self.dropout_p = float(dropout)
-        self.conv0 = nn.Conv2d(1, 32, kernel_size=3)
+        self.conv0 = conv(1, 32, 3)
         self.pool0 = nn.MaxPool2d(2)
         self.relu0 = nn.ReLU()
-        self.conv1 = nn.Conv2d(32, 64, kernel_size=3)
+        self.conv1 = conv(32, 64, 3)
         self.drop1 = nn.Dropout2d(dropout)
         self.pool1 = nn.MaxPool2d(2)
         self.relu1 = nn.ReLU()
