@@ -43,6 +43,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from xcorr_lib.fingerprints import data_fingerprint, model_fingerprint
+
 LossName = Literal["original", "logits"]
 SubstituteInit = Literal["fresh", "continue"]
 LOSSES: tuple[str, ...] = ("original", "logits")
@@ -232,20 +234,12 @@ def _describe(obj: Any) -> Any:
     return obj if isinstance(obj, (str, int, float, bool, type(None))) else repr(obj)
 
 
-def _fingerprint_data(X: np.ndarray, y: np.ndarray) -> str:
-    return hashlib.sha256(str(X.shape).encode() + X.tobytes() + y.tobytes()).hexdigest()[:16]
-
-
 def _fingerprint_model(make_substitute: Callable[[], nn.Module], seed: int) -> str:
     """Architecture and seeded initial weights of the substitute (global RNG untouched)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = make_substitute()
-    h = hashlib.sha256(repr(model).encode())
-    for name, tensor in model.state_dict().items():
-        h.update(name.encode())
-        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
+    return hashlib.sha256(repr(model).encode() + model_fingerprint(model).encode()).hexdigest()[:16]
 
 
 def _cache_dir(cache: bool | str | os.PathLike | None) -> Path | None:
@@ -344,7 +338,7 @@ def substitute_attack(
     params = {"rounds": rounds, "eps": eps, "loss": loss, "substitute_init": substitute_init,
               "seed": int(seed), "batch_size": batch_size, "recipe": _describe(recipe),
               "train_fn": _describe(train_fn), "make_substitute": _describe(make_substitute),
-              "n_images": int(X0.shape[0]), "data": _fingerprint_data(X0, y)}
+              "n_images": int(X0.shape[0]), "data": data_fingerprint(X0, y)}
     folder, path = _cache_dir(cache), None
     if folder is not None:
         key_obj = {**params, "substitute_fingerprint": _fingerprint_model(make_substitute, seeds[0]),

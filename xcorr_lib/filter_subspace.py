@@ -54,7 +54,8 @@ from torch import nn
 
 from xcorr_lib import provenance
 from xcorr_lib.atoms import AtomCNN, AtomConv2d, make_atom_cnn
-from xcorr_lib.training import Recipe, data_fingerprint, train
+from xcorr_lib.fingerprints import data_fingerprint, model_fingerprint
+from xcorr_lib.training import Recipe, train
 
 __all__ = [
     "SharedCoefficientsError", "atom_similarity", "finetune_atoms", "model_fingerprint",
@@ -147,15 +148,6 @@ def similarity_matrix(models: Mapping[str, nn.Module]) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------- training
-def model_fingerprint(model: nn.Module) -> str:
-    """Hash of a model's state dict (names, shapes, dtypes and bytes of every tensor)."""
-    h = hashlib.blake2b(digest_size=16)
-    for name, t in sorted(model.state_dict().items()):
-        arr = np.ascontiguousarray(t.detach().cpu().numpy())
-        h.update(repr((name, arr.shape, str(arr.dtype))).encode())
-        h.update(arr.tobytes())
-    return h.hexdigest()
-
 
 def _recipe(epochs: int, lr: float, batch_size: int) -> Recipe:
     return Recipe(optimizer="adam", lr=lr, epochs=epochs, batch_size=batch_size, val_fraction=0.0,

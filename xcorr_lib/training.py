@@ -50,6 +50,7 @@ from torch import nn
 from tqdm import tqdm
 
 from xcorr_lib import provenance
+from xcorr_lib.fingerprints import data_fingerprint
 from xcorr_lib.models import MODEL_NAMES, Net4Variant, make_model, model_spec
 
 OPTIMIZERS = ("sgd", "adam")
@@ -287,17 +288,6 @@ def evaluate(model: nn.Module, X: Any, y: Any, batch_size: int = 1000,
 
 
 # --- checkpoints -------------------------------------------------------------------
-
-def data_fingerprint(X: Any, y: Any) -> str:
-    """Hash of the training arrays (shape, dtype and bytes of float32 X and int64 y)."""
-    Xa = np.ascontiguousarray(np.asarray(X.cpu() if isinstance(X, torch.Tensor) else X, dtype=np.float32))
-    ya = np.ascontiguousarray(np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y, dtype=np.int64))
-    h = hashlib.blake2b(digest_size=16)
-    h.update(repr((Xa.shape, ya.shape)).encode())
-    h.update(Xa.tobytes())
-    h.update(ya.tobytes())
-    return h.hexdigest()
-
 
 def checkpoint_key(name: str, recipe: Recipe, *, seed: int, key: Mapping[str, Any], data: str,
                    net4: Net4Variant = "paper") -> dict[str, Any]:
