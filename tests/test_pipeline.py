@@ -347,6 +347,57 @@ def test_nbval_sanitize_file() -> None:
     assert clean("score = 0.8123 over 4 seeds, 3 layers") == "score = 0.8123 over 4 seeds, 3 layers"
 
 
+def _recorded_tqdm_stream(postfixes: list[str]) -> list[str]:
+    """The stderr chunks a notebook cell records for one real tqdm bar (leave=False), one
+    chunk per write, the way the kernel sends them."""
+    from tqdm import tqdm
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.chunks: list[str] = []
+
+        def write(self, text: str) -> None:
+            if text:
+                self.chunks.append(text)
+
+        def flush(self) -> None:
+            pass
+
+    rec = Recorder()
+    bar = tqdm(total=len(postfixes), desc="stitch", leave=False, file=rec, mininterval=0,
+               ascii=False, dynamic_ncols=False)
+    for postfix in postfixes:
+        bar.set_postfix(loss=postfix)
+        bar.update(1)
+    bar.close()
+    return rec.chunks
+
+
+def test_nbval_sanitize_makes_closed_bars_of_any_width_equal() -> None:
+    """Two runs of the same cell whose bars differ only in width (timing, rates, postfix
+    digits) must compare equal after nbval's own stream coalescing and our sanitizer, while
+    a different printed result must still differ (the CI failure of 2026-11-26)."""
+    import nbformat
+    from nbval.plugin import coalesce_streams, get_sanitize_patterns
+
+    patterns = get_sanitize_patterns((ROOT / "tests" / "nbval_sanitize.cfg").read_text())
+
+    def replay(chunks: list[str], result: str) -> dict[str, str]:
+        outs = [nbformat.v4.new_output("stream", name="stderr", text=c) for c in chunks]
+        outs.append(nbformat.v4.new_output("stream", name="stdout", text=result))
+        merged = {o.name: o.text for o in coalesce_streams(outs)}
+        for regex, repl in patterns:
+            merged = {k: re.sub(regex, repl, v) for k, v in merged.items()}
+        return merged
+
+    short = _recorded_tqdm_stream(["2.3", "1.5", "1.1"])
+    wide = _recorded_tqdm_stream(["2.31234", "1.51234567", "10.1123456789"])
+    assert "".join(short).count("\r") >= 3 and len("".join(short)) != len("".join(wide))
+    table = "target  A  B\nA  0.91  0.88\n"
+    assert replay(short, table) == replay(wide, table)
+    assert replay(short, table) != replay(short, table.replace("0.88", "0.87"))
+
+
 # ----------------------------------------------------------------------- Makefile
 
 MAKE = shutil.which("make")

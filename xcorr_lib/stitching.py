@@ -86,7 +86,7 @@ def stitch(model_a: nn.Module, layer_a: str, model_b: nn.Module, layer_b: str,
             loss.backward()
             opt.step()
             if progress and step % 20 == 0:
-                bar.set_postfix(loss=f"{float(loss):.3f}")
+                bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
         hits = 0
         with torch.no_grad():
             for i in range(0, len(Xte), 1024):
