@@ -20,7 +20,8 @@ capped by the source's accuracy), ``"source"`` the source model's prediction on 
 ``pair_mode="differ"`` (default) uses pairs whose labels differ, so an intervention that
 does nothing scores ~0 rather than ~10%; ``"all"`` any two inputs.
 Caveat (tests/test_mas.py): an untrained target's random readout can be steered, so
-A -> untrained can score high while untrained -> A stays low; read both directions.
+A -> untrained can score high while untrained -> A stays low; read both directions, or
+their minimum (:mod:`xcorr_lib.mas_control`, which also runs the untrained-copy check).
 The linear-stitching baseline is in :mod:`xcorr_lib.stitching`.
 """
 

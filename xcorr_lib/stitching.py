@@ -29,6 +29,7 @@ from tqdm import tqdm
 from xcorr_lib.mas import (COUNTERFACTUALS, Counterfactual, _check_option, _check_positive,
                            _predict, as_inputs, as_labels, frozen, get_module, layer_output,
                            model_device, replace_output)
+from xcorr_lib.mas_control import pair_iia
 
 
 def stitch(model_a: nn.Module, layer_a: str, model_b: nn.Module, layer_b: str,
@@ -159,7 +160,8 @@ def mas_comparison(iia: pd.DataFrame, stitching: pd.DataFrame, measures: pd.Data
 
     iia: rows of :func:`xcorr_lib.mas.iia_table` for every d (columns source, target, d,
     iia); stitching: :func:`stitch_table`; measures: :func:`pair_measures`.
-    Adds ``iia_mean`` / ``stitch_acc``: the mean of the two directions.
+    Adds ``iia_mean`` / ``stitch_acc``: the mean of the two directions, and ``iia_min``, the
+    bidirectional IIA (the smaller direction; see :mod:`xcorr_lib.mas_control`).
     """
     look = {(r.source, r.target, r.d): r.iia for r in iia.itertuples()}
     acc = {(r.source, r.target): r.stitch_acc for r in stitching.itertuples()}
@@ -171,7 +173,8 @@ def mas_comparison(iia: pd.DataFrame, stitching: pd.DataFrame, measures: pd.Data
             rows.append({"model_a": a, "model_b": b, "layer_a": layers[a], "layer_b": layers[b],
                          "subspace_dim": int(d), "iia_a_to_b": ab, "iia_b_to_a": ba,
                          "iia_a_to_a": look[(a, a, d)], "iia_b_to_b": look[(b, b, d)],
-                         "iia_mean": (ab + ba) / 2, "stitch_a_to_b": acc[(a, b)],
+                         "iia_mean": (ab + ba) / 2, "iia_min": pair_iia(ab, ba),
+                         "stitch_a_to_b": acc[(a, b)],
                          "stitch_b_to_a": acc[(b, a)],
                          "stitch_acc": (acc[(a, b)] + acc[(b, a)]) / 2,
                          **meas.loc[(a, b)].to_dict()})
