@@ -14,7 +14,6 @@ VENV      := .venv/.installed
 NB_OUT    := results/notebooks
 HTML_OUT  := results/html
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
-EXECUTED  := $(patsubst notebooks/%,$(NB_OUT)/%,$(NOTEBOOKS))
 NBVAL     := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
 # Real data: ../shared/data beside the clone when present, else ./data (override freely).
@@ -42,11 +41,15 @@ all: $(VENV)  ## Run every notebook of PROFILE (default paper) -> results/, figu
 quick:  ## Same as `make all PROFILE=smoke`: every notebook, small settings, minutes on 2 cores
 	$(MAKE) --no-print-directory all PROFILE=smoke
 
-test: $(VENV)  ## pytest tests/, then run all notebooks (smoke) and replay them with nbval
+# `make test` keeps its smoke outputs apart, so it never overwrites what `make all` made.
+TEST_OUT  := results/test
+test: export XCORR_RESULTS_DIR := $(CURDIR)/$(TEST_OUT)
+test: export XCORR_FIGURES_DIR := $(CURDIR)/$(TEST_OUT)/figures
+test: $(VENV)  ## pytest tests/, then all notebooks (smoke) replayed with nbval; outputs in results/test/
 	@test -n "$(NOTEBOOKS)" || { echo "no notebooks in notebooks/" >&2; exit 1; }
 	$(PY) -m pytest tests/
-	$(PY) -m xcorr_lib.pipeline --profile smoke --out $(NB_OUT)
-	$(PY) -m pytest $(NBVAL) $(EXECUTED)
+	$(PY) -m xcorr_lib.pipeline --profile smoke --out $(TEST_OUT)/notebooks
+	$(PY) -m pytest $(NBVAL) $(patsubst notebooks/%,$(TEST_OUT)/notebooks/%,$(NOTEBOOKS))
 
 lab: $(VENV)  ## Open JupyterLab on the project
 	.venv/bin/jupyter lab
