@@ -124,12 +124,12 @@ def test_untrained_network_pair_iia_near_chance(untrained_vs_rotated: tuple) -> 
     by_d = control.set_index("subspace_dim")
     assert list(by_d.index) == [2, 4, 8] and list(control.columns) == list(CONTROL_COLUMNS)
     assert (by_d.iia_u_to_u < 0.2).all()
-    assert (by_d.loc[[2, 4], "iia_pair"] < 0.15).all()
+    assert (by_d.loc[[2, 4], "iia_min"] < 0.15).all()
     for d in (2, 4, 8):
-        assert rotated[d] - by_d.loc[d, "iia_pair"] > 0.2
+        assert rotated[d] - by_d.loc[d, "iia_min"] > 0.2
     assert rotated[8] > 0.9
     assert by_d.loc[8, "iia_a_to_u"] > 0.5  # the documented caveat
-    assert (by_d.iia_pair == np.minimum(by_d.iia_a_to_u, by_d.iia_u_to_a)).all()
+    assert (by_d.iia_min == np.minimum(by_d.iia_a_to_u, by_d.iia_u_to_a)).all()
 
 
 def test_untrained_copy_reinitialises_every_parameter(nets: dict) -> None:

@@ -33,7 +33,7 @@ from torch import nn
 from .mas import mas_pair
 
 CONTROL_COLUMNS = ("subspace_dim", "iia_a_to_u", "iia_u_to_a", "iia_a_to_a", "iia_u_to_u",
-                   "iia_pair", "seed")
+                   "iia_min", "seed")
 
 
 def untrained_copy(model: nn.Module, seed: int) -> nn.Module:
@@ -48,7 +48,8 @@ def untrained_copy(model: nn.Module, seed: int) -> nn.Module:
     if not resettable:
         raise ValueError(f"{type(model).__name__} has no module with reset_parameters(); "
                          "cannot make an untrained copy")
-    with torch.random.fork_rng(devices=[]):
+    cuda = sorted({p.get_device() for p in fresh.parameters() if p.is_cuda})
+    with torch.random.fork_rng(devices=cuda):  # restores the CPU and the model's CUDA RNGs
         torch.manual_seed(seed)
         for module in resettable:
             module.reset_parameters()
@@ -70,7 +71,7 @@ def untrained_control(model: nn.Module, layer: str, X_train: np.ndarray | torch.
     The copy is :func:`untrained_copy` (seed ``seed``), aligned at the same ``layer``; each d
     is one :func:`xcorr_lib.mas.mas_pair` (true-label counterfactual, label-differing pairs).
     Returns one row per d with columns :data:`CONTROL_COLUMNS` (IIAs in [0, 1]; chance is
-    1/n_classes); ``iia_pair`` is :func:`pair_iia`.
+    1/n_classes); ``iia_min`` is :func:`pair_iia`.
     """
     if not dims:
         raise ValueError("dims is empty: give at least one subspace size")
@@ -83,5 +84,5 @@ def untrained_control(model: nn.Module, layer: str, X_train: np.ndarray | torch.
         rows.append({"subspace_dim": int(d), "iia_a_to_u": out["iia_a_to_b"],
                      "iia_u_to_a": out["iia_b_to_a"], "iia_a_to_a": out["iia_a_to_a"],
                      "iia_u_to_u": out["iia_b_to_b"],
-                     "iia_pair": pair_iia(out["iia_a_to_b"], out["iia_b_to_a"]), "seed": seed})
+                     "iia_min": pair_iia(out["iia_a_to_b"], out["iia_b_to_a"]), "seed": seed})
     return pd.DataFrame(rows, columns=list(CONTROL_COLUMNS))
