@@ -28,7 +28,7 @@ import time
 import numpy as np
 import torch
 
-from xcorr_lib.correlation import neuron_correlation
+from xcorr_lib.score.correlation import neuron_correlation
 
 
 def best_time(fn, repeats: int) -> float:

@@ -1,4 +1,4 @@
-"""Tests for xcorr_lib.attack: FGSM step, substitute attack, evaluation.
+"""Tests for xcorr_lib.nets.attack: FGSM step, substitute attack, evaluation.
 
 All models here are tiny (a linear layer on 4x4 "images") and trained by a two-line
 full-batch loop, so the file runs in seconds. Oracles: the input gradient of a linear
@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from xcorr_lib.attack import (AttackResult, attack_loss, evaluate_attack, fgsm_step,
+from xcorr_lib.nets.attack import (AttackResult, attack_loss, evaluate_attack, fgsm_step,
                               relative_degradation, substitute_attack)
 
 N_CLASSES = 3
@@ -296,7 +296,7 @@ def test_bad_inputs_raise():
 
 def test_real_cnn_one_step(shared_data):
     """One FGSM step on the paper's CNN and real images: every pixel moves by eps or clips."""
-    models = pytest.importorskip("xcorr_lib.models")
+    models = pytest.importorskip("xcorr_lib.nets.models")
     data = pytest.importorskip("xcorr_lib.data")
     X, y = data.load_dataset("fashion-mnist", "test", root=shared_data)
     X, y = X[:64], y[:64]

@@ -1,4 +1,4 @@
-"""Tests of xcorr_lib.audit: null calibration against the analytic null, tables, figures."""
+"""Tests of xcorr_lib.studies.audit: null calibration against the analytic null, tables, figures."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xcorr_lib import audit
-from xcorr_lib.stats import expected_max_abs_corr
+from xcorr_lib.nets.capture import capture_all
+from xcorr_lib.studies import audit
+from xcorr_lib.score.null import expected_max_abs_corr
 
 
 def gaussian_acts(seed: int, m: int, sizes: dict[str, int]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -226,7 +227,7 @@ def test_answer_paragraphs_quote_the_tables() -> None:
 # ---------- with real (tiny, untrained) networks ----------
 
 def test_seed_runs_with_untrained_networks() -> None:
-    pytest.importorskip("xcorr_lib.capture")
+    pytest.importorskip("xcorr_lib.nets.capture")
     rng = np.random.default_rng(0)
     X = rng.random((60, 28, 28), dtype=np.float32)
     y = rng.integers(0, 10, 60)
@@ -237,5 +238,5 @@ def test_seed_runs_with_untrained_networks() -> None:
     assert set(runs.quantity) == {"accuracy", "accuracy_attacked", "rel_degradation", "score"}
     assert len(runs[runs.quantity == "score"]) == 4
     assert runs.value.between(-1, 1).all()  # degradations can be negative, never beyond
-    acts = audit.capture_all(models[0], X[:20])
+    acts = capture_all(models[0], X[:20])
     assert acts["CNN"][0].shape == (20, 7008) and acts["Net1"][1].tolist() == [0] * 100

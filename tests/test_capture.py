@@ -1,4 +1,4 @@
-"""Tests of xcorr_lib.capture: values equal manually computed intermediate outputs."""
+"""Tests of xcorr_lib.nets.capture: values equal manually computed intermediate outputs."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from xcorr_lib.capture import capture, capture_activations
+from xcorr_lib.nets.capture import capture, capture_activations
 
 
 def tiny_mlp() -> nn.Sequential:

@@ -1,4 +1,4 @@
-"""Tests of xcorr_lib.correlation against a brute-force double loop, plus invariances."""
+"""Tests of xcorr_lib.score.correlation against a brute-force double loop, plus invariances."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xcorr_lib.correlation import CorrelationResult, neuron_correlation, select_units
+from xcorr_lib.score.correlation import CorrelationResult, neuron_correlation
+from xcorr_lib.score.select import select_units
 
 SETTINGS = settings(max_examples=40, deadline=None)
 

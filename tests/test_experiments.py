@@ -1,4 +1,4 @@
-"""Tests for xcorr_lib.experiments: settings, score tables, ours-vs-paper, figures."""
+"""Tests for xcorr_lib.studies.fcn_tables: settings, score tables, ours-vs-paper, figures."""
 
 from __future__ import annotations
 
@@ -11,9 +11,13 @@ import pandas as pd
 import pytest
 import torch
 
-from xcorr_lib import experiments as ex
-from xcorr_lib import paper
-from xcorr_lib.models import make_model
+from xcorr_lib.data.splits import load_split
+from xcorr_lib.nets.evaluate import accuracy_rows
+from xcorr_lib.nets.training import train_nets
+from xcorr_lib.score.settings import DEFAULT_SETTINGS, ScoreSetting, resolve_settings
+from xcorr_lib.studies import fcn_tables as ex
+from xcorr_lib.common import paper
+from xcorr_lib.nets.models import make_model
 
 NAMES = ["Net1", "Net2", "Net3", "Net4", "Net5"]
 
@@ -46,25 +50,25 @@ def fake_acts(seed: int = 0, m: int = 12) -> dict:
 
 
 def test_settings_resolution_and_errors() -> None:
-    s = ex.resolve_settings(ex.DEFAULT_SETTINGS)
+    s = resolve_settings(DEFAULT_SETTINGS)
     assert [(x.variant, x.direction) for x in s] == [("original", "forward"), ("paper", "both")]
     assert s[0].probe_kind("fashion-mnist") == "noise" and s[0].probe_kind("mnist") == "test"
     assert s[1].probe_kind("fashion-mnist") == "test"
     with pytest.raises(ValueError, match="variant"):
-        ex.resolve_settings({"x": {"variant": "v", "direction": "both", "probe": "test"}})
+        resolve_settings({"x": {"variant": "v", "direction": "both", "probe": "test"}})
     with pytest.raises(ValueError, match="direction"):
-        ex.resolve_settings({"x": {"variant": "paper", "direction": "up", "probe": "test"}})
+        resolve_settings({"x": {"variant": "paper", "direction": "up", "probe": "test"}})
     with pytest.raises(ValueError, match="probe"):
-        ex.resolve_settings({"x": {"variant": "paper", "direction": "both", "probe": "cats"}})
+        resolve_settings({"x": {"variant": "paper", "direction": "both", "probe": "cats"}})
     with pytest.raises(ValueError, match="lacks"):
-        ex.resolve_settings({"x": {"variant": "paper"}})
+        resolve_settings({"x": {"variant": "paper"}})
     with pytest.raises(ValueError, match="known"):
         s[0].probe_kind("digits")
 
 
 def test_fcn_pair_table_matches_brute_force() -> None:
     acts = fake_acts()
-    setting = ex.resolve_settings(ex.DEFAULT_SETTINGS)[0]
+    setting = resolve_settings(DEFAULT_SETTINGS)[0]
     df = ex.fcn_pair_table(acts, NAMES, setting)
     assert len(df) == 10
     assert list(zip(df.net_a, df.net_b))[:4] == [("Net1", "Net2"), ("Net1", "Net3"), ("Net1", "Net4"),
@@ -77,14 +81,14 @@ def test_fcn_pair_table_matches_brute_force() -> None:
 
 def test_cnn_vs_fcn_table() -> None:
     acts = fake_acts(1)
-    setting = ex.ScoreSetting("s", "original", "forward", "test")
+    setting = ScoreSetting("s", "original", "forward", "test")
     df = ex.cnn_vs_fcn_table(acts, NAMES, setting)
     assert df["net"].tolist() == NAMES and (df["n_units_b"] == 12).all()
     a, la = acts["Net3"]
     b, lb = acts["CNN"]
     assert df.set_index("net").loc["Net3", "score"] == pytest.approx(
         brute_forward_original(a.numpy(), la, b.numpy(), lb), abs=1e-5)
-    sym = ex.cnn_vs_fcn_table(acts, NAMES, ex.ScoreSetting("p", "paper", "both", "test"))
+    sym = ex.cnn_vs_fcn_table(acts, NAMES, ScoreSetting("p", "paper", "both", "test"))
     assert ((sym["score"] >= 0) & (sym["score"] <= 1)).all()
 
 
@@ -113,7 +117,7 @@ def test_table1_and_accuracy() -> None:
     assert t1.loc["Net4", "hidden (original)"] == "[50, 50]"
     X = np.random.default_rng(0).random((20, 28, 28), dtype=np.float32)
     y = np.arange(20) % 10
-    acc = ex.accuracy_rows({"Net1": make_model("Net1", seed=0), "CNN": make_model("CNN", seed=0)}, X, y)
+    acc = accuracy_rows({"Net1": make_model("Net1", seed=0), "CNN": make_model("CNN", seed=0)}, X, y)
     assert acc["net"].tolist() == ["Net1", "CNN"] and acc["hidden"].tolist() == ["[100]", "conv"]
     assert ((acc["test_acc"] >= 0) & (acc["test_acc"] <= 1)).all()
 
@@ -122,20 +126,20 @@ def test_figures() -> None:
     acts = fake_acts()
     rows = []
     for ds in ["mnist"]:
-        for s in ex.resolve_settings(ex.DEFAULT_SETTINGS):
+        for s in resolve_settings(DEFAULT_SETTINGS):
             rows.append(ex.fcn_pair_table(acts, NAMES, s).assign(dataset=ds, net4="paper"))
     cmp = ex.compare_table2(pd.concat(rows))
     fig = ex.plot_table2(cmp, net4="paper")
     assert len(fig.axes) >= 3  # paper + 2 settings (+ colorbars)
     t3 = []
-    for s in ex.resolve_settings(ex.DEFAULT_SETTINGS):
+    for s in resolve_settings(DEFAULT_SETTINGS):
         t3.append(ex.cnn_vs_fcn_table(acts, NAMES, s).assign(dataset="mnist", net4="paper"))
     fig3 = ex.plot_table3(ex.compare_table3(pd.concat(t3)), net4="paper")
     assert len(fig3.axes) == 1
 
 
 def test_unit_activations_counts() -> None:
-    pytest.importorskip("xcorr_lib.capture")
+    pytest.importorskip("xcorr_lib.nets.capture")
     models = {"Net2": make_model("Net2", seed=0), "CNN": make_model("CNN", seed=0)}
     probe = np.random.default_rng(0).random((5, 28, 28), dtype=np.float32)
     acts = ex.unit_activations(models, probe)
@@ -146,24 +150,24 @@ def test_unit_activations_counts() -> None:
 def test_unavailable_dataset_skipped_only_when_asked(tmp_path, capsys) -> None:
     from xcorr_lib.data import DatasetUnavailableError
 
-    assert ex.load_split("kmnist", "official", root=tmp_path, download=False, skip_unavailable=True) is None
+    assert load_split("kmnist", "official", root=tmp_path, download=False, skip_unavailable=True) is None
     assert "SKIPPED kmnist" in capsys.readouterr().out
     with pytest.raises(DatasetUnavailableError):
-        ex.load_split("kmnist", "official", root=tmp_path, download=False)
+        load_split("kmnist", "official", root=tmp_path, download=False)
 
 
 def test_end_to_end_on_real_data(shared_data) -> None:
-    pytest.importorskip("xcorr_lib.capture")
-    from xcorr_lib.training import Recipe
+    pytest.importorskip("xcorr_lib.nets.capture")
+    from xcorr_lib.nets.training import Recipe
 
-    split = ex.load_split("mnist", "test-split", n_train=300, n_test=60, seed=0, root=shared_data)
+    split = load_split("mnist", "test-split", n_train=300, n_test=60, seed=0, root=shared_data)
     assert split is not None and len(split.X_train) == 300 and len(split.X_test) == 60
     quick = Recipe("sgd", 0.1, 1)
-    nets = ex.train_nets(split, net4="paper", net4_variants=["paper", "original"], fcn_recipe=quick,
+    nets = train_nets(split, net4="paper", net4_variants=["paper", "original"], fcn_recipe=quick,
                          cnn_recipe=Recipe("adam", 0.002, 1), with_cnn=True, progress=False)
     assert set(nets) == {"paper", "original"}
     assert list(nets["original"]["Net4"].hidden) == [50, 50]
-    settings = ex.resolve_settings({**ex.DEFAULT_SETTINGS,
+    settings = resolve_settings({**DEFAULT_SETTINGS,
                                     "on-noise": {"variant": "paper", "direction": "forward", "probe": "noise"}})
     t2 = ex.score_tables(split, nets, settings, table="fcn", net4="paper", n_probes=20)
     assert len(t2) == 3 * 10 + 3 * 4

@@ -1,4 +1,4 @@
-"""Tests for xcorr_lib.atoms, xcorr_lib.filter_subspace and xcorr_lib.filter_subspace_study."""
+"""Tests for xcorr_lib.nets.atoms, xcorr_lib.measures.filter_subspace and xcorr_lib.studies.filter_subspace.study."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from xcorr_lib.atoms import AtomCNN, AtomConv2d, compose_weight
-from xcorr_lib.filter_subspace import (SharedCoefficientsError, atom_similarity, finetune_atoms,
-                                       model_fingerprint, train_shared)
-from xcorr_lib.filter_subspace_study import (Task, accuracy_table, build_models, cost_summary,
-                                             describe_findings, load_task, mantel_table, mantel_test,
-                                             pair_table, plot_study, probe_robustness, relation_table,
-                                             similarity_matrix)
+from xcorr_lib.nets.atoms import AtomCNN, AtomConv2d, compose_weight
+from xcorr_lib.common.fingerprints import model_fingerprint
+from xcorr_lib.measures.filter_subspace import SharedCoefficientsError, atom_similarity, similarity_matrix
+from xcorr_lib.nets.atoms import finetune_atoms, train_shared
+from xcorr_lib.studies.filter_subspace.report import (cost_summary, describe_findings, mantel_table, mantel_test,
+                                                      plot_study, probe_robustness, relation_table)
+from xcorr_lib.studies.filter_subspace.study import Task, accuracy_table, build_models, load_task, pair_table
 
 SETTINGS = settings(max_examples=25, deadline=None)
 
@@ -347,7 +347,7 @@ def test_probe_robustness_on_constructed_table() -> None:
 
 
 def test_pair_table_end_to_end(family: dict[str, AtomCNN]) -> None:
-    pytest.importorskip("xcorr_lib.capture")
+    pytest.importorskip("xcorr_lib.nets.capture")
     rng = np.random.default_rng(0)
     probes = {"images": toy_data(40, 9)[0], "noise": rng.random((40, 28, 28), dtype=np.float32)}
     df = pair_table(family, probes, progress=False)

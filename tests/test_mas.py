@@ -1,4 +1,4 @@
-"""Tests for Model Alignment Search (xcorr_lib.mas) and linear stitching (xcorr_lib.stitching).
+"""Tests for Model Alignment Search (xcorr_lib.measures.mas) and linear stitching (xcorr_lib.measures.stitching).
 
 The constructed case: a small MLP ``A`` trained briefly on scikit-learn's 8x8 digits, the
 aligned layer a linear bottleneck (module "2", 32 units) that feeds another linear layer.
@@ -18,10 +18,11 @@ from hypothesis import strategies as st
 from sklearn.datasets import load_digits
 from torch import nn
 
-from xcorr_lib.mas import (MASResult, frozen, iia, layer_output, make_pairs, mas_pair,
-                           random_orthogonal, replace_output, swap_subspace, train_mas)
-from xcorr_lib.mas_control import CONTROL_COLUMNS, pair_iia, untrained_control, untrained_copy
-from xcorr_lib.stitching import stitch
+from xcorr_lib.measures.mas import (MASResult, iia, make_pairs, mas_pair, random_orthogonal, swap_subspace,
+                                    train_mas)
+from xcorr_lib.nets.hooks import frozen, layer_output, replace_output
+from xcorr_lib.studies.alignment_search import CONTROL_COLUMNS, pair_iia, untrained_control, untrained_copy
+from xcorr_lib.measures.stitching import stitch
 
 LAYER = "2"
 D = 8
@@ -118,7 +119,7 @@ def test_untrained_network_pair_iia_near_chance(untrained_vs_rotated: tuple) -> 
     the bidirectional pair IIA min(A -> U, U -> A) is near chance for small d, creeping up at
     d = 8 (U's random features hold some class information), always far below the rotated
     copy's. A -> U alone is high: a learned rotation steers U's random read-out (the
-    expressiveness caveat of alignment search; see xcorr_lib.mas_control and notebook 06).
+    expressiveness caveat of alignment search; see xcorr_lib.studies.alignment_search and notebook 06).
     """
     control, rotated = untrained_vs_rotated
     by_d = control.set_index("subspace_dim")
@@ -317,7 +318,7 @@ def test_errors(digits: tuple, nets: dict) -> None:
         train_mas({"A": A}, {"A": LAYER}, Xtr, ytr[:-1], d=2, steps=1, progress=False)
     with pytest.raises(ValueError, match="need the same"):
         train_mas({"A": A}, {"B": LAYER}, Xtr, ytr, d=2, steps=1, progress=False)
-    with pytest.raises(ValueError, match=r"counterfactual='label'.*\['true', 'source'\]"):
+    with pytest.raises(ValueError, match=r"unknown counterfactual 'label'; valid: 'true', 'source'"):
         train_mas({"A": A}, {"A": LAYER}, Xtr, ytr, d=2, steps=1,
                   counterfactual="label", progress=False)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="steps must be a positive integer"):
@@ -336,8 +337,8 @@ def test_errors(digits: tuple, nets: dict) -> None:
 
 
 def test_tables_match_single_calls(digits: tuple, nets: dict) -> None:
-    from xcorr_lib.mas import iia_table
-    from xcorr_lib.stitching import stitch_table
+    from xcorr_lib.measures.mas import iia_table
+    from xcorr_lib.measures.stitching import stitch_table
 
     Xtr, ytr, Xte, yte = digits
     models = {"A": nets["A"], "U": nets["U"]}
@@ -375,7 +376,7 @@ def _synthetic_tables() -> tuple:
 
 
 def test_mas_comparison_rows_and_columns() -> None:
-    from xcorr_lib.stitching import mas_comparison
+    from xcorr_lib.studies.alignment_search import mas_comparison
 
     names, pairs, iia_df, st_df, meas, layers = _synthetic_tables()
     table = mas_comparison(iia_df, st_df, meas, layers, pairs)
@@ -394,7 +395,7 @@ def test_mas_comparison_rows_and_columns() -> None:
 def test_rankings_gaps_and_attack_agreement() -> None:
     from scipy import stats
 
-    from xcorr_lib.stitching import attack_agreement, mas_comparison, rank_gaps, tidy_measures
+    from xcorr_lib.studies.alignment_search import attack_agreement, mas_comparison, rank_gaps, tidy_measures
 
     names, pairs, iia_df, st_df, meas, layers = _synthetic_tables()
     table = mas_comparison(iia_df, st_df, meas, layers, pairs)
@@ -417,8 +418,8 @@ def test_rankings_gaps_and_attack_agreement() -> None:
 def test_load_attack_degradation(tmp_path) -> None:
     import pandas as pd
 
-    from xcorr_lib import provenance
-    from xcorr_lib.stitching import load_attack_degradation
+    from xcorr_lib.common import provenance
+    from xcorr_lib.studies.alignment_search import load_attack_degradation
 
     deg, reason = load_attack_degradation("fashion-mnist", "smoke")
     assert deg is None and "not found" in reason
@@ -439,7 +440,7 @@ def test_plot_mas_draws_the_three_panels() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from xcorr_lib.stitching import mas_comparison, plot_mas
+    from xcorr_lib.studies.alignment_search import mas_comparison, plot_mas
 
     names, pairs, iia_df, st_df, meas, layers = _synthetic_tables()
     table = mas_comparison(iia_df, st_df, meas, layers, pairs)
@@ -450,11 +451,11 @@ def test_plot_mas_draws_the_three_panels() -> None:
 
 
 def test_pair_measures_against_direct_calls() -> None:
-    from xcorr_lib.capture import capture_activations
-    from xcorr_lib.correlation import neuron_correlation
+    from xcorr_lib.nets.capture import capture_activations
+    from xcorr_lib.score.correlation import neuron_correlation
     from xcorr_lib.measures import linear_cka
-    from xcorr_lib.models import FCN
-    from xcorr_lib.stitching import pair_measures
+    from xcorr_lib.nets.models import FCN
+    from xcorr_lib.studies.alignment_search import pair_measures
 
     torch.manual_seed(0)
     models = {"a": FCN([12, 8]).eval(), "b": FCN([10]).eval()}
@@ -473,7 +474,7 @@ def test_pair_measures_against_direct_calls() -> None:
 
 
 def test_describe_mas_numbers_come_from_the_table() -> None:
-    from xcorr_lib.stitching import describe_mas, mas_comparison
+    from xcorr_lib.studies.alignment_search import describe_mas, mas_comparison
 
     names, pairs, iia_df, st_df, meas, layers = _synthetic_tables()
     table = mas_comparison(iia_df, st_df, meas, layers, pairs)

@@ -336,7 +336,7 @@ def test_compare_measures_equals_direct_calls() -> None:
 
 
 def test_compare_measures_includes_neuron_correlation() -> None:
-    correlation = pytest.importorskip("xcorr_lib.correlation")
+    correlation = pytest.importorskip("xcorr_lib.score.correlation")
     X, Y = related(4, m=50)
     la, lb = np.repeat([0, 1], 6), np.zeros(9, dtype=int)
     out = compare_measures(X, la, Y, lb, measures=ALL_MEASURES)

@@ -1,4 +1,4 @@
-"""Tests for xcorr_lib.models: Table 1 sizes, CNN unit counts, shapes, errors, hooks."""
+"""Tests for xcorr_lib.nets.models: Table 1 sizes, CNN unit counts, shapes, errors, hooks."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xcorr_lib.models import CNN, FCN, MODEL_NAMES, make_cnn, make_fcn, make_model, model_spec
+from xcorr_lib.nets.models import CNN, FCN, MODEL_NAMES, make_cnn, make_fcn, make_model, model_spec
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-# Table 1, typed here independently of xcorr_lib.paper (the oracle).
+# Table 1, typed here independently of xcorr_lib.common.paper (the oracle).
 PAPER = {"Net1": [100], "Net2": [60, 40], "Net3": [40, 60], "Net4": [196, 392], "Net5": [20] * 5}
 ORIGINAL = {**PAPER, "Net4": [50, 50]}
 
@@ -72,7 +72,7 @@ def test_fcn_unit_counts(name: str) -> None:
 
 
 def test_unit_modules_with_capture_activations() -> None:
-    capture = pytest.importorskip("xcorr_lib.capture")
+    capture = pytest.importorskip("xcorr_lib.nets.capture")
     probe = torch.rand(7, 28, 28)
     acts, layers = capture.capture_activations(make_cnn(), probe, make_cnn().unit_modules())
     assert tuple(acts.shape) == (7, 5408 + 1600)

@@ -57,7 +57,7 @@ def make_profile(notebooks_dir: Path, name: str, content: dict) -> Path:
 OK_BODY = """\
 from pathlib import Path
 import pandas as pd
-from xcorr_lib import provenance
+from xcorr_lib.common import provenance
 df = pd.DataFrame({"profile": [profile], "n": [n], "cwd": [str(Path.cwd())]})
 provenance.save_table(df, "t_ok", notebook="01_ok", profile=profile, params={"n": n}, seed=0)
 print("n =", n)

@@ -1,4 +1,4 @@
-"""Tests of xcorr_lib.plotting: values drawn equal the values given, bad input is refused."""
+"""Tests of xcorr_lib.common.plotting: values drawn equal the values given, bad input is refused."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from xcorr_lib import plotting  # noqa: E402
+from xcorr_lib.common import plotting  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

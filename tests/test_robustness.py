@@ -1,4 +1,4 @@
-"""Tests for xcorr_lib.robustness: Table 4 vs the paper, the score/degradation relation,
+"""Tests for xcorr_lib.studies.transfer_attack: Table 4 vs the paper, the score/degradation relation,
 and the figures. Oracles: the paper's own cells and a brute-force permutation count."""
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import torch
 from scipy import stats
 from torch import nn
 
-from xcorr_lib import paper
-from xcorr_lib.robustness import (CLASS_NAMES, compare_with_paper, evaluate_attack, evaluate_variants,
-                                  example_panel, format_cell,
-                                  join_scores, load_table3_scores, paper_column_markdown, plot_attack_examples,
-                                  plot_relation, relation_stats, relative_degradation)
+from xcorr_lib.common import paper
+from xcorr_lib.nets.attack import evaluate_attack, relative_degradation
+from xcorr_lib.studies.transfer_attack import (CLASS_NAMES, compare_with_paper, evaluate_variants, example_panel,
+                                               format_cell, join_scores, load_table3_scores, paper_column_markdown,
+                                               plot_attack_examples, plot_relation, relation_stats)
 
 
 def paper_as_ours(dataset: str) -> pd.DataFrame:

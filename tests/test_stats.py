@@ -1,4 +1,4 @@
-"""Tests of xcorr_lib.stats: oracles by enumeration, Monte Carlo and closed forms."""
+"""Tests of xcorr_lib.common.stats: oracles by enumeration, Monte Carlo and closed forms."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from scipy import special, stats
 
-from xcorr_lib.stats import (abs_corr_cdf, bootstrap_ci, expected_max_abs_corr,
+from xcorr_lib.score.null import abs_corr_cdf, expected_max_abs_corr
+from xcorr_lib.common.stats import (bootstrap_ci,
                              permutation_test_rank, rank_correlation, summarize, t_interval)
 
 

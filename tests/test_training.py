@@ -1,4 +1,4 @@
-"""Tests for xcorr_lib.training: recipe, determinism, split, checkpoints, probes."""
+"""Tests for xcorr_lib.nets.training: recipe, determinism, split, checkpoints, probes."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xcorr_lib import provenance
-from xcorr_lib.models import make_model
-from xcorr_lib.probes import make_probe
-from xcorr_lib.training import (CNN_RECIPE, FCN_RECIPE, Recipe, evaluate, load_or_train, net_seed,
-                                predict, train, train_paper_nets, validation_split)
+from xcorr_lib.common import provenance
+from xcorr_lib.nets.models import make_model
+from xcorr_lib.data.probes import make_probe
+from xcorr_lib.nets.evaluate import evaluate, predict
+from xcorr_lib.nets.training import (CNN_RECIPE, FCN_RECIPE, Recipe, load_or_train, net_seed, train,
+                                     train_paper_nets, validation_split)
 
 FAST = Recipe(optimizer="sgd", lr=0.1, epochs=2, batch_size=32)
 

@@ -1,4 +1,4 @@
-"""Tests for xcorr_lib.zoo: registry, stages, weights handling (all with weights=None)."""
+"""Tests for xcorr_lib.nets.zoo: registry, stages, weights handling (all with weights=None)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 import torch
 
-from xcorr_lib import zoo
+from xcorr_lib.nets import zoo
+from xcorr_lib.studies import imagenet_partial as ip
 
 # Hand-written expectations (torchvision architectures at 224 px) to check stage_units.
 EXPECTED_PAPER_STAGE = {
@@ -71,7 +72,7 @@ def test_stage_units_and_truncate_match_a_full_forward(name: str) -> None:
 
 
 def test_channel_zero_of_resnet_layer4_gives_the_originals_49_units() -> None:
-    from xcorr_lib.capture import capture_activations
+    from xcorr_lib.nets.capture import capture_activations
 
     model = zoo.load_model("resnet18", weights=None)
     acts, layers = capture_activations(model, torch.rand(3, 3, 224, 224), {"layer4": 0}, channels=[0])
@@ -185,7 +186,7 @@ def _brute_symmetric(a: np.ndarray, b: np.ndarray) -> float:
 def test_partial_correlation_table_matches_hooks_and_brute_force() -> None:
     torch.manual_seed(0)
     images = torch.rand(6, 3, 96, 96)
-    table = zoo.partial_correlation_table({"resnet": ["resnet18", "resnet34"]}, images, weights=None,
+    table = ip.partial_correlation_table({"resnet": ["resnet18", "resnet34"]}, images, weights=None,
                                           units_mode="original", seed=5, progress=False)
     assert len(table) == 1
     row = table.iloc[0]
@@ -206,24 +207,24 @@ def test_partial_correlation_table_matches_hooks_and_brute_force() -> None:
 def test_full_mode_subsamples_units_per_stage_with_a_seed() -> None:
     model = zoo.load_model("efficientnet_b0", weights=None)
     images = torch.rand(4, 3, 64, 64)
-    full, layers = zoo.stage_activations(model, images, "features.3", units_mode="full")
+    full, layers = ip.stage_activations(model, images, "features.3", units_mode="full")
     c, h, w = zoo.stage_units("efficientnet_b0", "features.3", input_size=64)
     assert full.shape == (4, c * h * w) == (4, 40 * 8 * 8) and set(layers.tolist()) == {0}
-    sub1, _ = zoo.stage_activations(model, images, "features.3", units_mode="full", units_per_stage=100, seed=1)
-    sub2, _ = zoo.stage_activations(model, images, "features.3", units_mode="full", units_per_stage=100, seed=1)
+    sub1, _ = ip.stage_activations(model, images, "features.3", units_mode="full", units_per_stage=100, seed=1)
+    sub2, _ = ip.stage_activations(model, images, "features.3", units_mode="full", units_per_stage=100, seed=1)
     assert sub1.shape == (4, 100) and torch.equal(sub1, sub2)
     cols = {tuple(full[:, j].tolist()) for j in range(full.shape[1])}
     assert all(tuple(sub1[:, j].tolist()) in cols for j in range(100))
     with pytest.raises(ValueError, match="original, full"):
-        zoo.stage_activations(model, images, "features.3", units_mode="half")
+        ip.stage_activations(model, images, "features.3", units_mode="half")
     with pytest.raises(ValueError, match="applies to units_mode='full'"):
-        zoo.stage_activations(model, images, "features.3", units_per_stage=10)
+        ip.stage_activations(model, images, "features.3", units_per_stage=10)
 
 
 def test_pair_matrix_is_symmetric_with_blank_diagonal() -> None:
     table = pd.DataFrame({"family": ["resnet"] * 3, "model_a": ["resnet18", "resnet18", "resnet34"],
                           "model_b": ["resnet34", "resnet50", "resnet50"], "score": [0.1, 0.2, 0.3]})
-    mat = zoo.pair_matrix(table, "resnet")
+    mat = ip.pair_matrix(table, "resnet")
     assert list(mat.index) == ["resnet18", "resnet34", "resnet50"]
     assert mat.loc["resnet50", "resnet34"] == mat.loc["resnet34", "resnet50"] == 0.3
     assert np.isnan(np.diag(mat.to_numpy())).all()

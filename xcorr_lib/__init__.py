@@ -1,15 +1,31 @@
 """xcorr_lib: cross-model neuronal correlation, the paper's score and its companions.
 
-The two entry points most users need are re-exported here::
+The entry points most users need are re-exported here::
 
     from xcorr_lib import neuron_correlation, capture_activations
+    from xcorr_lib import prepare, score_prepared, pair_table     # many pairs, each net prepared once
 
-Submodules (each with one job): ``correlation`` (the score), ``capture`` (forward
-hooks), ``data`` (datasets and probe images), ``models`` and ``training`` (the paper's
-small networks), ``attack`` (transfer attack), ``zoo`` (torchvision models and stages),
-``measures`` (CKA and friends), ``stats``, ``plotting``, ``provenance`` (output paths and
-the manifest), ``paper`` (the published numbers), ``cli``.
-Imports are lazy so ``import xcorr_lib`` stays cheap.
+Layers, each a folder, each importing only the layers above it in this list (a test,
+tests/test_layout.py, reads every import and fails on a violation):
+
+==============  ==============================================================================
+``common/``     checks (one option checker), provenance (outputs, manifest, notebook context),
+                fingerprints, plotting, stats, paper (the published numbers)
+``data/``       datasets, files and downloads, probe images, probe sets, train/test splits
+``nets/``       models, atoms, training, checkpoints (one cache), evaluate (one predict loop),
+                hooks, capture, attack (Algorithm 1), zoo (torchvision), model_files (CLI loading)
+``score/``      reference (the formula in one numpy function), correlation (the engine:
+                prepare / score_prepared / neuron_correlation), pairs, null, settings, select
+``measures/``   cka, cca, rsa, mas, stitching, filter_subspace: other similarity measures
+``studies/``    one per notebook (fcn_tables, transfer_attack, imagenet_partial, audit,
+                alignment_search, filter_subspace); a study never imports another
+``cli.py``, ``pipeline.py``: entry points (``xcorr``; ``python -m xcorr_lib.pipeline``)
+==============  ==============================================================================
+
+Where a new thing goes: a new similarity measure -> ``measures/`` (a function of two
+activation matrices, registered in ``measures.MEASURES``); a new network -> ``nets/``; a new
+experiment -> a notebook plus ``studies/<name>`` (README, "Adding an experiment").
+Imports of this package are lazy so ``import xcorr_lib`` stays cheap.
 """
 
 from __future__ import annotations
@@ -20,9 +36,14 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "neuron_correlation": "xcorr_lib.correlation",
-    "CorrelationResult": "xcorr_lib.correlation",
-    "capture_activations": "xcorr_lib.capture",
+    "neuron_correlation": "xcorr_lib.score.correlation",
+    "CorrelationResult": "xcorr_lib.score.correlation",
+    "prepare": "xcorr_lib.score.correlation",
+    "score_prepared": "xcorr_lib.score.correlation",
+    "neuron_correlation_reference": "xcorr_lib.score.reference",
+    "pair_table": "xcorr_lib.score.pairs",
+    "capture_activations": "xcorr_lib.nets.capture",
+    "capture_all": "xcorr_lib.nets.capture",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -15,21 +15,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import pickle
 import platform
 import sys
 import textwrap
-import warnings
-import zipfile
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
 
-from xcorr_lib import zoo
+from xcorr_lib.nets import zoo
+from xcorr_lib.nets.model_files import (ModelFileError, ScriptTaps, first_line, input_hint, load_model_file,
+                                       tap_script_modules, valid_names)
 
 __all__ = ["CLIError", "ScriptTaps", "build_parser", "load_model_file", "main", "parse_modules",
            "tap_script_modules"]
@@ -57,126 +55,6 @@ def parse_modules(spec: str) -> dict[str, int]:
     return out
 
 
-def load_model_file(path: str | Path, *, trust_pickle: bool = False) -> tuple[nn.Module, str]:
-    """Load a model file -> ``(model in eval mode, "torchscript" | "pickle")``; CLIError for
-    missing/unreadable files, state dicts and pickled models without ``trust_pickle``."""
-    p = Path(path)
-    if not p.is_file():
-        raise CLIError(f"cannot read model file {str(path)!r}: no such file")
-    try:
-        if zipfile.is_zipfile(p) and any(n.endswith("constants.pkl") or "/code/" in n
-                                         for n in zipfile.ZipFile(p).namelist()):
-            with warnings.catch_warnings():  # torch.jit.load's deprecation notice
-                warnings.simplefilter("ignore", FutureWarning)
-                return torch.jit.load(str(p), map_location="cpu").eval(), "torchscript"
-        try:
-            obj, kind = torch.load(p, map_location="cpu", weights_only=True), "pickle"
-        except pickle.UnpicklingError as err:
-            if "Unsupported global" not in str(err):
-                raise
-            if not trust_pickle:
-                raise CLIError(f"{p} holds a pickled Python model; loading it can run arbitrary code "
-                               "from the file. Re-run with --trust-pickle if you trust its source, "
-                               "or save the model with torch.jit.script(model).save(path)") from None
-            obj, kind = torch.load(p, map_location="cpu", weights_only=False), "pickle"
-    except CLIError:
-        raise
-    except Exception as err:  # corrupt file, missing class for a pickle, ...
-        raise CLIError(f"cannot read model file {p}: {_first_line(err)}") from err
-    if not isinstance(obj, nn.Module):
-        what = "a state_dict (weights only, no architecture)" if isinstance(obj, dict) else type(obj).__name__
-        raise CLIError(f"{p} holds {what}, not a model; save the model itself, e.g. "
-                       "torch.jit.script(model).save(path)")
-    return obj.eval(), kind
-
-
-# ----------------------------------------------------------------------------- TorchScript
-_TAP_ATTR = "_xcorr_tap_out"
-
-
-class ScriptTaps(nn.Module):
-    """Eager wrapper of a TorchScript model (``register_forward_hook`` does not work on
-    ScriptModules): after the model runs, the output each chosen submodule stored (see
-    :func:`tap_script_modules`) goes through an ``nn.Identity`` registered under the same
-    dotted name, so ``capture_activations(wrapper, probes, {"block.1": 0})`` works."""
-
-    def __init__(self, script: torch.jit.ScriptModule, names: list[str]) -> None:
-        super().__init__()
-        self.xcorr_script = script
-        self._names = list(names)
-        script_modules = dict(script.named_modules())  # ScriptModules lack get_submodule
-        self._sources = [script_modules[n] for n in self._names]
-        for name in self._names:
-            parent: nn.Module = self
-            for part in name.split("."):
-                if part not in parent._modules:
-                    parent.add_module(part, nn.Identity())  # hooks on it see that output
-                parent = parent._modules[part]  # type: ignore[assignment]
-
-    def forward(self, *args: Any, **kwargs: Any) -> Any:
-        for source in self._sources:
-            source._c.setattr(_TAP_ATTR, torch.empty(0))
-        out = self.xcorr_script(*args, **kwargs)
-        for name, source in zip(self._names, self._sources):
-            value = source._c.getattr(_TAP_ATTR)
-            if value.ndim == 1 and value.numel() == 0:
-                raise RuntimeError(f"module {name!r} was not called by the model's forward")
-            self.get_submodule(name)(value)  # a module called twice shows its last output
-        return out
-
-
-def tap_script_modules(script: torch.jit.ScriptModule, names: list[str]) -> ScriptTaps:
-    """Make the outputs of the named submodules of a TorchScript model capturable.
-
-    Modifies ``script`` in place (its compiled methods), so load a fresh copy
-    (``torch.jit.load``) for this. Each named module must return a single tensor.
-    Works for scripted and traced models; relies on TorchScript internals (``_c``).
-
-    Raises ValueError for unknown names or modules that do not return a tensor.
-    """
-    modules = dict(script.named_modules())
-    for name in names:
-        if not name or name not in modules:
-            raise ValueError(f"unknown module {name!r}; valid modules: {', '.join(n for n in modules if n)}")
-        sub = modules[name]
-        graph = sub._c._get_method("forward").graph
-        ret = graph.return_node()
-        out = ret.inputsAt(0)
-        if not isinstance(out.type(), torch._C.TensorType):
-            raise ValueError(f"module {name!r} returns {out.type()}, not a tensor; choose a module "
-                             "that returns one tensor")
-        for other in modules.values():  # every instance of the same compiled class gets the slot
-            if other._c._type() == sub._c._type() and not other._c.hasattr(_TAP_ATTR):
-                other._c._register_attribute(_TAP_ATTR, torch._C.TensorType.get(), torch.empty(0))
-        if not any(n.kind() == "prim::SetAttr" and n.s("name") == _TAP_ATTR for n in graph.nodes()):
-            node = graph.create("prim::SetAttr", [next(iter(graph.inputs())), out], 0)
-            node.s_("name", _TAP_ATTR)
-            node.insertBefore(ret)
-    return ScriptTaps(script, list(names))
-
-
-def _first_line(err: BaseException) -> str:
-    """One line of an exception; for TorchScript errors the last line (the real cause)."""
-    text = str(err).strip().splitlines()
-    line = (text[-1] if "TorchScript" in text[0] else text[0]) if text else ""
-    return line if line.startswith(type(err).__name__) else f"{type(err).__name__}: {line}".rstrip(": ")
-
-
-def _valid_names(model: nn.Module, limit: int = 40) -> str:
-    names = [n for n, _ in model.named_modules() if n]
-    shown = ", ".join(names[:limit])
-    return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
-
-
-def _input_hint(model: nn.Module) -> str:
-    """What the first weight tensor says about the expected input (best effort)."""
-    for name, param in model.named_parameters():
-        if name.endswith("weight") and param.ndim in (2, 4):
-            kind, what, tail = ("conv", "input channels", ", H, W") if param.ndim == 4 else ("linear layer", "input features", "")
-            return f"its first {kind} ({name}) expects {param.shape[1]} {what}, i.e. (N, {param.shape[1]}{tail})"
-    return "the expected input shape is unknown"
-
-
 def _load_side(spec: str, weights: str, modules: str | None, *, side: str, args: argparse.Namespace
                ) -> dict[str, Any]:
     """Load one model and check its modules; returns a dict describing it."""
@@ -195,10 +73,10 @@ def _load_side(spec: str, weights: str, modules: str | None, *, side: str, args:
         model, kind = load_model_file(spec, trust_pickle=args.trust_pickle)
         if not modules:
             raise CLIError(f"model {side} is a file: --modules-{side.lower()} is required "
-                           f"(valid modules: {_valid_names(model)})")
+                           f"(valid modules: {valid_names(model)})")
         mods = parse_modules(modules)
-        info = {"spec": spec, "kind": kind, "weights": "from file", "hint": _input_hint(model),
-                "valid": _valid_names(model)}
+        info = {"spec": spec, "kind": kind, "weights": "from file", "hint": input_hint(model),
+                "valid": valid_names(model)}
         model = model.to(args.device or "cpu")
     else:
         raise CLIError(f"unknown model {spec!r}: not a file and not a zoo model; "
@@ -230,7 +108,7 @@ def _load_probes(args: argparse.Namespace) -> tuple[torch.Tensor, dict[str, Any]
             x = torch.as_tensor(np.asarray(X, dtype=np.float32))
             source = {"dataset": args.dataset, "split": args.split, "protocol": args.protocol}
     except (OSError, ValueError) as err:  # DatasetUnavailableError is a FileNotFoundError
-        raise CLIError(" ".join(str(err).split()) or _first_line(err)) from err
+        raise CLIError(" ".join(str(err).split()) or first_line(err)) from err
     shape = args.input_shape or ([1, *x.shape[1:]] if x.ndim == 3 else list(x.shape[1:]))
     try:
         x = x.reshape(len(x), *shape)
@@ -242,7 +120,7 @@ def _load_probes(args: argparse.Namespace) -> tuple[torch.Tensor, dict[str, Any]
 
 def _capture(side: dict[str, Any], x: torch.Tensor, args: argparse.Namespace, label: str
              ) -> tuple[torch.Tensor, np.ndarray]:
-    from xcorr_lib.capture import capture_activations
+    from xcorr_lib.nets.capture import capture_activations
 
     try:
         return capture_activations(side["model"], x, side["modules"], batch_size=args.batch_size,
@@ -250,12 +128,12 @@ def _capture(side: dict[str, Any], x: torch.Tensor, args: argparse.Namespace, la
                                    progress=False if args.quiet else None)
     except (RuntimeError, ValueError, TypeError) as err:
         raise CLIError(f"model {label} ({side['spec']}) rejected the probes of shape {tuple(x.shape)}: "
-                       f"{_first_line(err)}; {side['hint']}") from err
+                       f"{first_line(err)}; {side['hint']}") from err
 
 
 def compare(args: argparse.Namespace) -> dict[str, Any]:
     """Run ``xcorr compare``: print the result and return the JSON-ready record."""
-    from xcorr_lib.correlation import neuron_correlation
+    from xcorr_lib.score.correlation import neuron_correlation
 
     a = _load_side(args.model_a, args.weights_a, args.modules_a, side="A", args=args)
     b = _load_side(args.model_b, args.weights_b, args.modules_b, side="B", args=args)
@@ -388,7 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             compare(args)
     except BrokenPipeError:  # e.g. `xcorr list-models | head`
         return 0
-    except (CLIError, zoo.WeightsUnavailableError) as err:
+    except (CLIError, ModelFileError, zoo.WeightsUnavailableError) as err:
         if args.debug:
             raise
         print(f"xcorr: error: {err}", file=sys.stderr)

@@ -12,7 +12,7 @@ with the profile's parameters plus ``profile=<name>``, and writes the executed c
 ``results/notebooks/<name>.ipynb``. Notebooks the profile does not list are skipped with
 a printed reason; a profile key without a notebook is an error. Each notebook runs with
 its own folder (``notebooks/``) as working directory, as in Jupyter; outputs go through
-:mod:`xcorr_lib.provenance`, which finds the project root from there. A failing notebook
+:mod:`xcorr_lib.common.provenance`, which finds the project root from there. A failing notebook
 stops the run: the cell's error is printed, the partial executed notebook is kept and
 :class:`NotebookFailed` is raised (exit status 1 from the command line).
 
@@ -29,7 +29,6 @@ Command line::
 from __future__ import annotations
 
 import argparse
-import ast
 import html
 import json
 import re
@@ -41,7 +40,7 @@ from typing import Any, Mapping, Sequence
 import nbformat
 import yaml
 
-from xcorr_lib import provenance
+from xcorr_lib.common import provenance
 
 __all__ = [
     "ProfileError", "NotebookFailed", "list_profiles", "load_profile",
@@ -101,38 +100,11 @@ def load_profile(profile: str, profiles_dir: Path) -> dict[str, dict[str, Any]]:
 
 
 def notebook_parameters(path: Path) -> dict[str, str]:
-    """Names and default values (source text) assigned in a notebook's ``parameters`` cell.
-
-    The cell is parsed with :mod:`ast` (top-level ``name = value`` and ``name: type =
-    value`` statements), so comments may contain anything.
-
-    Raises
-    ------
-    ProfileError
-        No cell tagged ``parameters``, a cell that is not valid Python, or a cell that
-        does not set ``profile``.
-    """
-    nb = nbformat.read(str(path), as_version=4)
-    tagged = [c for c in nb.cells if PARAMETERS_TAG in c.get("metadata", {}).get("tags", [])]
-    if not tagged:
-        raise ProfileError(f"{path}: no cell tagged {PARAMETERS_TAG!r}; tag the cell that "
-                           "starts with `profile = \"smoke\"` (View > Cell Toolbar > Tags)")
-    source = tagged[0].source
+    """:func:`xcorr_lib.common.provenance.notebook_parameters`, as a :class:`ProfileError`."""
     try:
-        tree = ast.parse(source)
-    except SyntaxError as err:
-        raise ProfileError(f"{path}: parameters cell is not valid Python: {err}") from None
-    params: dict[str, str] = {}
-    for node in tree.body:
-        targets = (node.targets if isinstance(node, ast.Assign)
-                   else [node.target] if isinstance(node, ast.AnnAssign) and node.value else [])
-        for target in targets:
-            if isinstance(target, ast.Name):
-                params[target.id] = ast.get_source_segment(source, node.value) or ""  # type: ignore[union-attr]
-    if "profile" not in params:
-        raise ProfileError(f"{path}: the parameters cell must set `profile` (first line "
-                           "`profile = \"smoke\"`)")
-    return params
+        return provenance.notebook_parameters(path)
+    except ValueError as err:
+        raise ProfileError(str(err)) from None
 
 
 def plan(profile: str, *, notebooks_dir: Path, profiles_dir: Path | None = None,

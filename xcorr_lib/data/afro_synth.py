@@ -26,7 +26,9 @@ from typing import Sequence
 import numpy as np
 from tqdm import tqdm
 
-from .datasets import SCRIPTS, _check_choice
+from xcorr_lib.common.checks import check_option
+
+from .datasets import SCRIPTS
 
 #: Unicode code points of the ten numerals of each script, in class order.
 NUMERALS: dict[str, tuple[int, ...]] = {
@@ -48,7 +50,7 @@ _FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "~/.fonts", "~/.loca
 
 def find_font(script: str) -> Path:
     """A font file that has the script's digits (see module docstring), or ValueError."""
-    _check_choice("script", script, SCRIPTS)
+    check_option("script", script, SCRIPTS)
     names = _FONT_GUESSES[script]
     for d in _FONT_DIRS:
         base = Path(d).expanduser()
@@ -71,7 +73,7 @@ def render_exemplars(script: str, font: str | os.PathLike[str] | None = None) ->
     from PIL import Image, ImageDraw, ImageFont
     from scipy import ndimage
 
-    _check_choice("script", script, SCRIPTS)
+    check_option("script", script, SCRIPTS)
     path = Path(font) if font is not None else find_font(script)
     ttf = ImageFont.truetype(str(path), 96)
 

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 
@@ -46,6 +46,8 @@ from .errors import DataIntegrityError
 from .files import ensure_files, verify_file
 from .idx import check_images, check_labels, parse_idx, read_npy
 from .sources import AFRO_SCRIPTS, DatasetSpec, dataset_spec
+
+from xcorr_lib.common.checks import check_option
 
 DatasetName = Literal["mnist", "fashion-mnist", "kmnist", "afro-mnist", "digits"]
 Split = Literal["train", "test"]
@@ -64,11 +66,6 @@ PAPER_PROTOCOL: dict[str, str] = {
     "mnist": "original", "fashion-mnist": "original", "kmnist": "official",
     "afro-mnist": "official", "digits": "official",
 }
-
-
-def _check_choice(kind: str, value: object, valid: Sequence[str]) -> None:
-    if value not in valid:
-        raise ValueError(f"unknown {kind} {value!r}; valid: {', '.join(map(repr, valid))}")
 
 
 def split_indices(n: int, *, test_size: float = TEST_FRACTION, seed: int = SPLIT_SEED
@@ -125,10 +122,10 @@ def load_dataset(name: DatasetName, split: Split = "train",
     DataIntegrityError
         A file is truncated, corrupt or fails its checksum (the message names it).
     """
-    _check_choice("dataset", name, DATASETS)
-    _check_choice("split", split, SPLITS)
-    _check_choice("protocol", protocol, PROTOCOLS)
-    _check_choice("script", script, SCRIPTS)
+    check_option("dataset", name, DATASETS)
+    check_option("split", split, SPLITS)
+    check_option("protocol", protocol, PROTOCOLS)
+    check_option("script", script, SCRIPTS)
     if name == "digits":
         return _digits(split, protocol)
     spec = dataset_spec(name, script)

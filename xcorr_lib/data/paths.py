@@ -14,7 +14,7 @@ import os
 import stat
 from pathlib import Path
 
-from ..provenance import project_root
+from xcorr_lib.common.provenance import project_root
 
 
 def resolve_root(root: str | os.PathLike[str] | None = None) -> Path:

@@ -63,7 +63,7 @@ def compare_measures(acts_a: Any, layers_a: Any, acts_b: Any, layers_b: Any,
     acts_b, layers_b : same for model B, on the same probes in the same order.
     measures : sequence of names
         Any of ``ALL_MEASURES``: ``neuron_correlation`` (the paper's score,
-        :func:`xcorr_lib.correlation.neuron_correlation`) and the keys of ``MEASURES``.
+        :func:`xcorr_lib.score.correlation.neuron_correlation`) and the keys of ``MEASURES``.
     correlation_kwargs : mapping, optional
         Keyword arguments for ``neuron_correlation`` (``variant``, ``direction``, ...).
 
@@ -77,7 +77,7 @@ def compare_measures(acts_a: Any, layers_a: Any, acts_b: Any, layers_b: Any,
     out: dict[str, float] = {}
     for name in measures:
         if name == "neuron_correlation":
-            from xcorr_lib.correlation import neuron_correlation
+            from xcorr_lib.score.correlation import neuron_correlation
 
             res = neuron_correlation(acts_a, layers_a, acts_b, layers_b, **dict(correlation_kwargs or {}))
             out[name] = float(res.score)

@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from xcorr_lib.score.reference import constant_units
+
 #: Fewest probes any measure accepts (RSA needs three pairs of probes, CCA a 2-d space).
 MIN_PROBES = 3
-#: A unit is constant when its range over the probes is below this fraction of max |X|.
-CONSTANT_RTOL = 1e-12
 
 
 def as_matrix(A: Any, name: str) -> np.ndarray:
@@ -41,9 +41,9 @@ def as_matrix(A: Any, name: str) -> np.ndarray:
 
 
 def constant_columns(X: np.ndarray) -> np.ndarray:
-    """Boolean mask ``(N,)`` of units that do not vary over the probes (see module policy)."""
-    scale = float(np.max(np.abs(X))) if X.size else 0.0
-    return np.ptp(X, axis=0) <= CONSTANT_RTOL * max(scale, np.finfo(float).tiny)
+    """Boolean mask ``(N,)`` of units that do not vary over the probes: the project's one rule,
+    :func:`xcorr_lib.score.reference.constant_units` (std <= 1e-6 * max |a_u|, zeros included)."""
+    return constant_units(X)
 
 
 def drop_constant(X: np.ndarray, name: str) -> np.ndarray:
@@ -91,8 +91,3 @@ def prepare_pair(X: Any, Y: Any, *, min_probes: int = MIN_PROBES,
     return X, Y
 
 
-def check_choice(value: str, name: str, valid: tuple[str, ...]) -> str:
-    """ValueError naming ``value`` and the valid options unless ``value`` is one of them."""
-    if value not in valid:
-        raise ValueError(f"{name}={value!r} is not valid; choose one of {', '.join(map(repr, valid))}")
-    return value

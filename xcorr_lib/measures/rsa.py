@@ -13,7 +13,9 @@ import numpy as np
 from scipy import stats
 from scipy.spatial.distance import pdist
 
-from ._common import check_choice, prepare_pair
+from xcorr_lib.common.checks import check_option
+
+from ._common import prepare_pair
 
 RDMMetric = Literal["correlation", "euclidean", "cosine"]
 RDMCompare = Literal["spearman", "pearson", "kendall"]
@@ -27,7 +29,7 @@ def rdm(X: np.ndarray, metric: str, name: str = "X") -> np.ndarray:
     ``correlation`` is 1 - Pearson r between two probes' activation vectors (over units),
     so every probe must have non-constant activations; ``cosine`` needs nonzero ones.
     """
-    check_choice(metric, "metric", _METRICS)
+    check_option("metric", metric, _METRICS)
     if metric == "correlation":
         flat = np.ptp(X, axis=1) <= 1e-12 * max(float(np.max(np.abs(X))), np.finfo(float).tiny)
         if flat.any():
@@ -64,8 +66,8 @@ def rsa(X: Any, Y: Any, metric: RDMMetric = "correlation",
     ValueError
         Bad option, an RDM that is constant (correlation undefined), or the shared checks.
     """
-    check_choice(metric, "metric", _METRICS)
-    check_choice(compare, "compare", _COMPARES)
+    check_option("metric", metric, _METRICS)
+    check_option("compare", compare, _COMPARES)
     X, Y = prepare_pair(X, Y, center=False)
     dx, dy = rdm(X, metric, "X"), rdm(Y, metric, "Y")
     for d, name in ((dx, "X"), (dy, "Y")):

@@ -1,0 +1,216 @@
+"""Where outputs go, and the provenance record every table and figure leaves behind.
+
+Every notebook writes its tables and figures through :func:`save_table` and
+:func:`save_figure`. Each call appends one row to ``results/manifest.csv`` naming the
+artifact, the notebook and profile that made it, its parameters (JSON), the data it
+read, the git commit of the code and the seed, so any number can be traced back.
+
+Locations (overridable with environment variables, for tests and for users):
+
+- project root: ``XCORR_ROOT``, else the nearest folder above the current directory
+  that holds ``pyproject.toml`` and ``xcorr_lib/``, else the current directory;
+- results: ``XCORR_RESULTS_DIR``, else ``<root>/results`` (tables, checkpoints, cache);
+- figures: ``XCORR_FIGURES_DIR``, else ``<root>/figures``.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import datetime as _dt
+import json
+import os
+import subprocess
+from pathlib import Path
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+PARAMETERS_TAG = "parameters"
+MANIFEST_COLUMNS = (
+    "timestamp", "artifact", "kind", "notebook", "profile", "seed", "data",
+    "git_commit", "parameters",
+)
+
+
+def project_root() -> Path:
+    """The project folder: ``XCORR_ROOT`` or the nearest parent holding the package."""
+    env = os.environ.get("XCORR_ROOT")
+    if env:
+        return Path(env).resolve()
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "pyproject.toml").is_file() and (folder / "xcorr_lib").is_dir():
+            return folder
+    return here
+
+
+def results_dir() -> Path:
+    """Folder for tables, checkpoints, caches and the manifest (created if missing)."""
+    path = Path(os.environ.get("XCORR_RESULTS_DIR") or project_root() / "results")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def figures_dir() -> Path:
+    """Folder for regenerated figures (created if missing)."""
+    path = Path(os.environ.get("XCORR_FIGURES_DIR") or project_root() / "figures")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def tables_dir() -> Path:
+    """``results/tables`` (created if missing)."""
+    path = results_dir() / "tables"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def checkpoints_dir() -> Path:
+    """``results/checkpoints``: trained networks shared between notebooks."""
+    path = results_dir() / "checkpoints"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def git_commit() -> str:
+    """Short commit of the project checkout, with ``-dirty`` when files changed; ``unknown`` outside git."""
+    try:
+        root = project_root()
+        sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root,
+                             capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def record(artifact: Path, kind: str, *, notebook: str, profile: str = "",
+           params: Mapping[str, Any] | None = None, seed: int | None = None,
+           data: str = "") -> None:
+    """Append one provenance row for ``artifact`` to ``results/manifest.csv``."""
+    manifest = results_dir() / "manifest.csv"
+    new = not manifest.exists()
+    try:
+        shown = str(Path(artifact).resolve().relative_to(project_root()))
+    except ValueError:
+        shown = str(artifact)
+    row = {
+        "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "artifact": shown, "kind": kind, "notebook": notebook, "profile": profile,
+        "seed": "" if seed is None else seed, "data": data, "git_commit": git_commit(),
+        "parameters": json.dumps(dict(params or {}), sort_keys=True, default=str),
+    }
+    with manifest.open("a", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=MANIFEST_COLUMNS)
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def save_table(df: Any, name: str, *, notebook: str, profile: str = "",
+               params: Mapping[str, Any] | None = None, seed: int | None = None,
+               data: str = "") -> Path:
+    """Write a pandas DataFrame to ``results/tables/<name>.csv`` and record it.
+
+    Returns the path written.
+    """
+    path = tables_dir() / f"{name}.csv"
+    df.to_csv(path, index=False)
+    record(path, "table", notebook=notebook, profile=profile, params=params, seed=seed, data=data)
+    return path
+
+
+def save_figure(fig: Any, name: str, *, notebook: str, profile: str = "",
+                params: Mapping[str, Any] | None = None, seed: int | None = None,
+                data: str = "", pdf: bool = True, dpi: int = 150) -> Path:
+    """Save a matplotlib figure as ``figures/<name>.png`` (and ``.pdf``) and record it.
+
+    Returns the PNG path.
+    """
+    png = figures_dir() / f"{name}.png"
+    fig.savefig(png, dpi=dpi, bbox_inches="tight")
+    record(png, "figure", notebook=notebook, profile=profile, params=params, seed=seed, data=data)
+    if pdf:
+        out = png.with_suffix(".pdf")
+        fig.savefig(out, bbox_inches="tight")
+        record(out, "figure", notebook=notebook, profile=profile, params=params, seed=seed, data=data)
+    return png
+
+
+# ----------------------------------------------------------------------------- notebooks
+def notebook_parameters(path: Path) -> dict[str, str]:
+    """Names and default values (source text) assigned in a notebook's ``parameters`` cell.
+
+    The cell is parsed with :mod:`ast` (top-level ``name = value`` and ``name: type =
+    value`` statements), so comments may contain anything.
+
+    Raises
+    ------
+    ValueError
+        No cell tagged ``parameters``, a cell that is not valid Python, or a cell that
+        does not set ``profile``.
+    """
+    cells = json.loads(Path(path).read_text(encoding="utf-8")).get("cells", [])
+    tagged = [c for c in cells if PARAMETERS_TAG in c.get("metadata", {}).get("tags", [])]
+    if not tagged:
+        raise ValueError(f"{path}: no cell tagged {PARAMETERS_TAG!r}; tag the cell that "
+                           "starts with `profile = \"smoke\"` (View > Cell Toolbar > Tags)")
+    source = tagged[0]["source"]
+    source = "".join(source) if isinstance(source, list) else source
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as err:
+        raise ValueError(f"{path}: parameters cell is not valid Python: {err}") from None
+    params: dict[str, str] = {}
+    for node in tree.body:
+        targets = (node.targets if isinstance(node, ast.Assign)
+                   else [node.target] if isinstance(node, ast.AnnAssign) and node.value else [])
+        for target in targets:
+            if isinstance(target, ast.Name):
+                params[target.id] = ast.get_source_segment(source, node.value) or ""  # type: ignore[union-attr]
+    if "profile" not in params:
+        raise ValueError(f"{path}: the parameters cell must set `profile` (first line "
+                           "`profile = \"smoke\"`)")
+    return params
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every artifact of one notebook run records: notebook, profile, parameters, seed.
+
+    Made by :func:`context`; ``ctx.save_table(df, name, data=...)`` and
+    ``ctx.save_figure(fig, name, data=...)`` are :func:`save_table` / :func:`save_figure`
+    with these fields filled in.
+    """
+
+    notebook: str
+    profile: str
+    params: dict
+    seed: int | None
+
+    def save_table(self, df: Any, name: str, *, data: str = "") -> Path:
+        return save_table(df, name, notebook=self.notebook, profile=self.profile, params=self.params,
+                          seed=self.seed, data=data)
+
+    def save_figure(self, fig: Any, name: str, *, data: str = "", pdf: bool = True, dpi: int = 150) -> Path:
+        return save_figure(fig, name, notebook=self.notebook, profile=self.profile, params=self.params,
+                           seed=self.seed, data=data, pdf=pdf, dpi=dpi)
+
+
+def context(notebook: str, namespace: Mapping[str, Any], *, notebooks_dir: Path | None = None) -> Context:
+    """The :class:`Context` of a running notebook: ``ctx = provenance.context(NOTEBOOK, globals())``.
+
+    The parameters are every name the notebook's ``parameters`` cell assigns
+    (:func:`notebook_parameters` of ``notebooks/<notebook>.ipynb``), with their current values
+    in ``namespace`` (papermill's injected ones included); ``profile`` and ``seed`` get columns
+    of their own. A parameter missing from ``namespace`` is an error, so none is left out.
+    """
+    path = Path(notebooks_dir or project_root() / "notebooks") / f"{notebook}.ipynb"
+    names = list(notebook_parameters(path))
+    missing = [n for n in names if n not in namespace]
+    if missing:
+        raise ValueError(f"{notebook}: parameters {missing} are not defined; run the parameters cell first")
+    params = {n: namespace[n] for n in names if n != "profile"}
+    seed = params.get("seed")
+    return Context(notebook, str(namespace["profile"]), params, None if seed is None else int(seed))

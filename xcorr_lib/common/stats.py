@@ -1,0 +1,235 @@
+"""Statistics for the audit: intervals over seeds and resamples, rank-correlation tests,
+(the analytic null of the max-of-many correlation lives in :mod:`xcorr_lib.score.null`).
+
+- :func:`bootstrap_ci`: percentile bootstrap, seeded, for any statistic of paired samples;
+- :func:`permutation_test_rank`: permutation p-value of a Spearman or Kendall correlation
+  (exact over all n! pairings when n is small), through ``scipy.stats.permutation_test``;
+- :func:`t_interval` and :func:`summarize`: mean and Student-t interval over seeds.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable, Literal, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from xcorr_lib.common.checks import check_option
+
+RankMethod = Literal["spearman", "kendall"]
+Alternative = Literal["two-sided", "greater", "less"]
+_RANK_METHODS = ("spearman", "kendall")
+_ALTERNATIVES = ("two-sided", "greater", "less")
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate with a two-sided interval at ``level``.
+
+    ``n`` is the sample size; ``n_invalid`` counts bootstrap replicates whose statistic was
+    undefined (NaN, e.g. a rank correlation of a resample with one distinct value), which
+    are left out of the percentiles.
+    """
+
+    estimate: float
+    low: float
+    high: float
+    level: float
+    n: int
+    method: str
+    n_invalid: int = 0
+
+
+@dataclass(frozen=True)
+class PermutationResult:
+    """Rank correlation, its permutation p-value and how many pairings were used."""
+
+    statistic: float
+    pvalue: float
+    n_resamples: int
+    exact: bool
+
+
+def _vector(x: Any, name: str) -> np.ndarray:
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-d, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or Inf")
+    return arr
+
+
+def _check_level(level: float) -> None:
+    if not (0.0 < level < 1.0):
+        raise ValueError(f"level must be in (0, 1), got {level}")
+
+
+def rank_correlation(x: Any, y: Any, method: RankMethod = "spearman") -> float:
+    """Spearman rho or Kendall tau-b of two paired 1-d samples; NaN if one is constant."""
+    check_option("method", method, _RANK_METHODS)
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    fn = stats.spearmanr if method == "spearman" else stats.kendalltau
+    return float(fn(x, y).statistic)
+
+
+def bootstrap_ci(statistic: Callable[..., float], *samples: Any, n_boot: int = 2000,
+                 level: float = 0.95, seed: int = 0) -> Interval:
+    """Percentile bootstrap interval of ``statistic(*samples)``.
+
+    Parameters
+    ----------
+    statistic : callable
+        Takes the samples (1-d arrays of equal length n) and returns a float.
+    *samples : array-like (n,)
+        Paired samples: one resample draws n indices with replacement and applies them to
+        every sample together.
+    n_boot : int
+        Number of bootstrap replicates.
+    level : float
+        Coverage of the interval, e.g. 0.95.
+    seed : int
+        Seed of ``numpy.random.default_rng``; same seed, same interval.
+
+    Returns
+    -------
+    Interval with ``estimate = statistic(*samples)``.
+
+    Raises
+    ------
+    ValueError
+        No samples, unequal lengths, n < 2, a NaN estimate, or fewer than half of the
+        replicates defined.
+    """
+    _check_level(level)
+    if not samples:
+        raise ValueError("bootstrap_ci needs at least one sample")
+    arrs = [_vector(s, f"sample {i}") for i, s in enumerate(samples)]
+    n = arrs[0].shape[0]
+    if any(a.shape[0] != n for a in arrs):
+        raise ValueError(f"samples must have equal lengths, got {[a.shape[0] for a in arrs]}")
+    if n < 2:
+        raise ValueError(f"bootstrap needs at least 2 observations, got {n}")
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    estimate = float(statistic(*arrs))
+    if not np.isfinite(estimate):
+        raise ValueError("the statistic is undefined (NaN) on the full sample")
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(n_boot, n))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reps = np.array([statistic(*(a[i] for a in arrs)) for i in idx], dtype=float)
+    ok = np.isfinite(reps)
+    if ok.sum() < n_boot / 2:
+        raise ValueError(f"only {int(ok.sum())} of {n_boot} bootstrap replicates are defined; "
+                         "the sample is too small or too degenerate for a bootstrap interval")
+    alpha = (1.0 - level) / 2.0
+    low, high = np.quantile(reps[ok], [alpha, 1.0 - alpha])
+    return Interval(estimate, float(low), float(high), level, n, "percentile bootstrap",
+                    int(n_boot - ok.sum()))
+
+
+def permutation_test_rank(x: Any, y: Any, method: RankMethod = "spearman", *,
+                          alternative: Alternative = "two-sided", n_resamples: int = 9999,
+                          seed: int = 0) -> PermutationResult:
+    """Permutation test of no association between paired samples x and y.
+
+    The null distribution comes from re-pairing x with permutations of y; when n! is at
+    most ``n_resamples`` every permutation is used (exact test), otherwise a seeded
+    random sample of them.
+
+    Parameters
+    ----------
+    x, y : array-like (n,)
+        Paired observations, n >= 3, neither constant.
+    method : {"spearman", "kendall"}
+    alternative : {"two-sided", "greater", "less"}
+    n_resamples : int
+    seed : int
+
+    Returns
+    -------
+    PermutationResult(statistic, pvalue, n_resamples, exact).
+    """
+    check_option("method", method, _RANK_METHODS)
+    check_option("alternative", alternative, _ALTERNATIVES)
+    x, y = _vector(x, "x"), _vector(y, "y")
+    if x.shape != y.shape:
+        raise ValueError(f"x and y must have the same length, got {x.shape[0]} and {y.shape[0]}")
+    if x.shape[0] < 3:
+        raise ValueError(f"a rank-correlation test needs at least 3 pairs, got {x.shape[0]}")
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        raise ValueError("x or y is constant; its rank correlation is undefined")
+    # one sample (y) permuted against fixed x: n! distinct pairings, scored in batches
+    n = x.shape[0]
+    res = stats.permutation_test(
+        (y,), _batched_rank_statistic(x, method), permutation_type="pairings", vectorized=True,
+        n_resamples=n_resamples, alternative=alternative, batch=max(1, int(2e7 // (n * n))),
+        random_state=np.random.default_rng(seed))
+    exact = math.factorial(x.shape[0]) <= n_resamples
+    n_used = math.factorial(x.shape[0]) if exact else n_resamples
+    return PermutationResult(float(res.statistic), float(res.pvalue), n_used, exact)
+
+
+def _batched_rank_statistic(x: np.ndarray, method: str) -> Callable[..., np.ndarray]:
+    """Rank correlation of fixed x with every row of a batch of re-orderings of y.
+
+    Spearman: Pearson correlation of average ranks. Kendall tau-b: sum over pairs i<j of
+    sign(x_i - x_j) sign(y_i - y_j), divided by sqrt(untied pairs of x * untied pairs of y)
+    (both counts are the same for every re-ordering). Equal to scipy's spearmanr and
+    kendalltau (tau-b) on each row.
+    """
+    if method == "spearman":
+        rx = stats.rankdata(x)
+        rx = (rx - rx.mean()) / np.linalg.norm(rx - rx.mean())
+
+        def spearman(b: np.ndarray, axis: int = -1) -> np.ndarray:
+            rb = stats.rankdata(np.moveaxis(b, axis, -1), axis=-1)
+            rb = rb - rb.mean(axis=-1, keepdims=True)
+            return (rb @ rx) / np.linalg.norm(rb, axis=-1)
+        return spearman
+    sx = np.sign(x[:, None] - x[None, :])
+    px = np.count_nonzero(np.triu(sx, 1))
+
+    def kendall(b: np.ndarray, axis: int = -1) -> np.ndarray:
+        b = np.moveaxis(b, axis, -1)
+        sb = np.sign(b[..., :, None] - b[..., None, :])
+        py = np.count_nonzero(np.triu(sb[(0,) * (sb.ndim - 2)], 1))
+        return 0.5 * np.einsum("...ij,ij->...", sb, sx) / np.sqrt(px * py)
+    return kendall
+
+
+def t_interval(values: Any, level: float = 0.95) -> Interval:
+    """Mean and Student-t interval ``mean +- t_{n-1} * sd / sqrt(n)`` (e.g. over seeds).
+
+    Raises ValueError for fewer than 2 values or NaN/Inf.
+    """
+    _check_level(level)
+    v = _vector(values, "values")
+    n = v.shape[0]
+    if n < 2:
+        raise ValueError(f"a t-interval needs at least 2 values, got {n}")
+    mean = float(v.mean())
+    half = float(stats.t.ppf(0.5 + level / 2.0, n - 1) * v.std(ddof=1) / math.sqrt(n))
+    return Interval(mean, mean - half, mean + half, level, n, "t")
+
+
+def summarize(df: pd.DataFrame, by: Sequence[str], value: str = "value",
+              level: float = 0.95) -> pd.DataFrame:
+    """Mean, sd and t-interval of ``df[value]`` within each group of ``by`` columns.
+
+    Returns a DataFrame with the ``by`` columns and ``n, mean, sd, ci_low, ci_high``.
+    """
+    rows = []
+    for key, grp in df.groupby(list(by), sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        iv = t_interval(grp[value].to_numpy(), level)
+        rows.append({**dict(zip(by, key)), "n": iv.n, "mean": iv.estimate,
+                     "sd": float(grp[value].std(ddof=1)), "ci_low": iv.low, "ci_high": iv.high})
+    return pd.DataFrame(rows)

@@ -1,0 +1,406 @@
+"""Black-box transfer attack of the paper (Algorithm 1, Table 4, Figure 1).
+
+The attacker never touches the networks under test: it trains its own *substitute* on
+the test images with their true labels, moves every image one FGSM step against it, and
+repeats. One round, as the original notebooks ran it::
+
+    substitute <- the two-layer CNN trained (Adam, lr 0.002, 3 epochs) on (X_cur, y)
+    X_cur      <- clip(X_cur + eps * sign(grad_x loss(substitute(X_cur), y)), 0, 1)
+
+gradient in eval mode, batches of 500, loss averaged per batch; only the last round's
+images are kept and handed to the real networks (``robustness.evaluate_attack``).
+Two details of the original are options:
+
+* ``loss="original"``: the original CNN ended in a softmax and the attack applied
+  ``nn.CrossEntropyLoss`` to it: cross-entropy of softmax(softmax(logits)), a *double*
+  softmax, which changes the gradient's direction (it only sees probabilities in [0, 1]).
+  ``loss="logits"`` is the fix (cross-entropy on the logits).
+* ``substitute_init="fresh"``: a newly initialised substitute every round (Algorithm 1).
+  The original passed a CNN *instance* to skorch, whose ``fit`` keeps an existing module
+  as it is (only the optimizer is re-created), so its substitute kept training the same
+  weights round after round: ``substitute_init="continue"`` reproduces that.
+
+``sign(0) = 0``: a pixel with exactly zero gradient does not move. Nothing projects back
+onto an eps-ball, so after ``rounds`` steps a pixel can be ``rounds * eps`` away from the
+clean image (100/255 with the paper's settings); :class:`AttackResult` records it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Literal, Mapping
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from xcorr_lib.common.checks import check_option, check_positive_int
+from xcorr_lib.common.fingerprints import data_fingerprint, model_fingerprint
+from xcorr_lib.nets.evaluate import evaluate
+
+LossName = Literal["original", "logits"]
+SubstituteInit = Literal["fresh", "continue"]
+LOSSES: tuple[str, ...] = ("original", "logits")
+SUBSTITUTE_INITS: tuple[str, ...] = ("fresh", "continue")
+CACHE_VERSION = 1
+
+__all__ = ["AttackResult", "fgsm_step", "substitute_attack", "evaluate_attack", "attack_loss",
+           "relative_degradation", "as_pixel_images", "as_class_labels", "check_labels_fit"]
+
+
+# --------------------------------------------------------------------------- checks
+def _check_eps(eps: float) -> float:
+    if not np.isfinite(float(eps)) or eps < 0:
+        raise ValueError(f"eps must be a finite number >= 0 (pixel units, e.g. 10/255), got {eps}")
+    return float(eps)
+
+
+def as_pixel_images(X: Any, name: str = "X") -> np.ndarray:
+    """Images (N, ...) as contiguous float32, pixels checked to lie in [0, 1]."""
+    arr = X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else np.asarray(X)
+    if arr.ndim < 2 or arr.shape[0] == 0:
+        raise ValueError(f"{name} must have shape (N, ...) with N >= 1, got {arr.shape}")
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or infinite pixels")
+    if arr.min() < 0.0 or arr.max() > 1.0:
+        raise ValueError(f"{name} pixels must lie in [0, 1], got range [{arr.min()}, {arr.max()}]")
+    return arr
+
+
+def as_class_labels(y: Any, n: int) -> np.ndarray:
+    arr = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+    if arr.ndim != 1 or arr.shape[0] != n:
+        raise ValueError(f"y must have shape ({n},) to match the images, got {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"y must hold integer class labels, got dtype {arr.dtype}")
+    if arr.min() < 0:
+        raise ValueError(f"labels must be >= 0, got {arr.min()}")
+    return arr.astype(np.int64)
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters(), torch.empty(0)).device
+
+
+def check_labels_fit(model: nn.Module, X: np.ndarray, y: np.ndarray) -> None:
+    """Raise when a label is not a valid output index of ``model``."""
+    was_training, _ = model.training, model.eval()
+    with torch.no_grad():
+        n_out = model(torch.from_numpy(X[:1]).to(_device_of(model))).shape[-1]
+    model.train(was_training)
+    if y.max() >= n_out:
+        raise ValueError(f"label {int(y.max())} is out of range for a model with {n_out} outputs")
+
+
+# --------------------------------------------------------------------------- FGSM
+def attack_loss(logits: torch.Tensor, y: torch.Tensor, loss: LossName = "original") -> torch.Tensor:
+    """Batch-mean loss the attack ascends: ``"original"`` = cross-entropy of
+    softmax(logits) (the original's double softmax), ``"logits"`` = cross-entropy."""
+    check_option("loss", loss, LOSSES)
+    if loss == "original":
+        return F.cross_entropy(torch.softmax(logits, dim=-1), y)
+    return F.cross_entropy(logits, y)
+
+
+def _fgsm(model: nn.Module, X: np.ndarray, y: np.ndarray, eps: float, loss: str,
+          batch_size: int) -> tuple[np.ndarray, int]:
+    """One FGSM step on validated arrays. Returns (X_new, number of zero-gradient pixels)."""
+    device, was_training, out, n_zero = _device_of(model), model.training, np.empty_like(X), 0
+    model.eval()
+    try:
+        for start in range(0, X.shape[0], batch_size):
+            xb = torch.from_numpy(X[start:start + batch_size]).to(device).requires_grad_(True)
+            yb = torch.from_numpy(y[start:start + batch_size]).to(device)
+            logits = model(xb)
+            if y[start:start + batch_size].max() >= logits.shape[-1]:
+                raise ValueError(f"label {int(y.max())} is out of range for a model with "
+                                 f"{logits.shape[-1]} outputs")
+            (grad,) = torch.autograd.grad(attack_loss(logits, yb, loss), xb)
+            step = torch.sign(grad)  # sign(0) = 0: zero-gradient pixels stay where they are
+            n_zero += int((step == 0).sum())
+            out[start:start + batch_size] = (
+                torch.clamp(xb.detach() + eps * step, 0.0, 1.0).cpu().numpy())
+    finally:
+        model.train(was_training)
+    return out, n_zero
+
+
+def fgsm_step(model: nn.Module, X: Any, y: Any, eps: float, *, loss: LossName = "original",
+              batch_size: int = 500) -> np.ndarray:
+    """One fast-gradient-sign step: ``clip(X + eps * sign(grad_X loss), 0, 1)``.
+
+    Parameters
+    ----------
+    model : nn.Module returning logits (B, C); differentiated in eval mode (its mode is
+        restored afterwards, its weights untouched).
+    X : (N, ...) images in [0, 1], any shape ``model`` accepts; y : (N,) labels in [0, C).
+    eps : step in pixel units (10/255 = ten grey levels), >= 0.
+    loss : ``"original"`` (cross-entropy on the softmax output: double softmax) or
+        ``"logits"`` (cross-entropy on the logits).
+    batch_size : images per gradient batch (the signs do not depend on it, up to float
+        rounding of gradients within a few ulps of zero).
+
+    Returns
+    -------
+    (N, ...) float32 array in [0, 1]: every pixel moved by exactly +-eps, stayed (zero
+    gradient) or was clipped at 0 or 1.
+    """
+    eps = _check_eps(eps)
+    check_option("loss", loss, LOSSES)
+    X = as_pixel_images(X)
+    y = as_class_labels(y, X.shape[0])
+    return _fgsm(model, X, y, eps, loss, check_positive_int("batch_size", batch_size))[0]
+
+
+# --------------------------------------------------------------------------- result
+@dataclass(frozen=True)
+class AttackResult:
+    """Outcome of :func:`substitute_attack`.
+
+    ``X_adv`` (N, ...) float32 last-round images in [0, 1]; ``linf`` / ``l2`` (N,) the
+    L-inf / L2 norm of X_adv - X per image in [0, 1] pixel units (x255: grey levels);
+    ``per_round``: round (1-based), seed, substitute_acc (on the images it trained on),
+    substitute_acc_after (on its own FGSM output), zero_grad_frac (pixels that did not
+    move), linf_mean, linf_max, l2_mean (distance from the clean images so far);
+    ``params``: every setting, with the data fingerprint; ``cache_path`` (None: no cache);
+    ``from_cache``: loaded rather than computed.
+    """
+
+    X_adv: np.ndarray
+    linf: np.ndarray
+    l2: np.ndarray
+    per_round: pd.DataFrame
+    params: dict
+    cache_path: Path | None = None
+    from_cache: bool = False
+
+    @property
+    def linf_255(self) -> np.ndarray:
+        """L-inf per image in grey levels (0..255)."""
+        return self.linf * 255.0
+
+    def summary(self) -> dict[str, float]:
+        """Perturbation actually applied, in [0,1] units and in /255 grey levels."""
+        bound = min(1.0, self.params["rounds"] * self.params["eps"])
+        return {
+            "linf_mean": float(self.linf.mean()), "linf_max": float(self.linf.max()),
+            "linf_mean_255": float(self.linf_255.mean()), "linf_max_255": float(self.linf_255.max()),
+            "l2_mean": float(self.l2.mean()), "l2_mean_255": float(self.l2.mean() * 255.0),
+            "linf_bound": bound, "linf_bound_255": bound * 255.0,
+            "frac_images_at_bound": float(np.mean(self.linf >= bound - 1e-5)),
+        }
+
+
+# --------------------------------------------------------------------------- cache
+def _describe(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {k: _describe(v) for k, v in dataclasses.asdict(obj).items()}
+    if callable(obj):
+        return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
+    if isinstance(obj, (list, tuple)):
+        return [_describe(v) for v in obj]
+    if isinstance(obj, Mapping):
+        return {str(k): _describe(v) for k, v in obj.items()}
+    return obj if isinstance(obj, (str, int, float, bool, type(None))) else repr(obj)
+
+
+def _fingerprint_model(make_substitute: Callable[[], nn.Module], seed: int) -> str:
+    """Architecture and seeded initial weights of the substitute (global RNG untouched)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = make_substitute()
+    return hashlib.sha256(repr(model).encode() + model_fingerprint(model).encode()).hexdigest()[:16]
+
+
+def _cache_dir(cache: bool | str | os.PathLike | None) -> Path | None:
+    from xcorr_lib.common.provenance import results_dir
+
+    return None if cache is False else results_dir() / "attacks" if cache in (None, True) else Path(cache)
+
+
+def _save(path: Path, result: AttackResult) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(tmp, X_adv=result.X_adv, linf=result.linf, l2=result.l2,
+                        per_round=np.array(result.per_round.to_json(orient="split")),
+                        params=np.array(json.dumps(result.params, sort_keys=True)))
+    os.replace(tmp, path)
+
+
+def _load(path: Path) -> AttackResult:
+    with np.load(path, allow_pickle=False) as z:
+        per_round = pd.read_json(io.StringIO(str(z["per_round"])), orient="split")
+        return AttackResult(X_adv=z["X_adv"], linf=z["linf"], l2=z["l2"], per_round=per_round,
+                            params=json.loads(str(z["params"])), cache_path=path, from_cache=True)
+
+
+# --------------------------------------------------------------------------- attack
+def _round_seeds(seed: int, rounds: int) -> list[int]:
+    """Independent, reproducible per-round seeds derived from the base seed."""
+    return [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(int(seed)).spawn(rounds)]
+
+
+def _resolve_recipe(recipe: Any, epochs: int | None, lr: float | None) -> Any:
+    """The substitute's training recipe: CNN_RECIPE with 3 epochs unless given."""
+    if recipe is None:
+        from xcorr_lib.nets.training import CNN_RECIPE
+        recipe = dataclasses.replace(CNN_RECIPE, epochs=3 if epochs is None else int(epochs),
+                                     lr=0.002 if lr is None else float(lr))
+    elif epochs is not None or lr is not None:
+        if not dataclasses.is_dataclass(recipe):
+            raise ValueError("epochs/lr can only override a dataclass recipe; put them in the recipe")
+        changes = {k: v for k, v in (("epochs", epochs), ("lr", lr)) if v is not None}
+        recipe = dataclasses.replace(recipe, **changes)
+    if getattr(recipe, "epochs", 1) < 1 or getattr(recipe, "lr", 1.0) <= 0:
+        raise ValueError(f"the substitute needs epochs >= 1 and lr > 0, got {recipe}")
+    return recipe
+
+
+def substitute_attack(
+    X: Any, y: Any, *, make_substitute: Callable[[], nn.Module] | None = None,
+    train_fn: Callable[..., Any] | None = None, recipe: Any = None, rounds: int = 10,
+    eps: float = 10 / 255, epochs: int | None = None, lr: float | None = None,
+    loss: LossName = "original", substitute_init: SubstituteInit = "fresh", seed: int = 0,
+    batch_size: int = 500, progress: bool = True, cache: bool | str | os.PathLike | None = None,
+) -> AttackResult:
+    """Algorithm 1: iterated FGSM against substitutes trained on the perturbed images.
+
+    Parameters
+    ----------
+    X : (N, ...) images in [0, 1] to attack (paper: the test split); y : (N,) true labels.
+    make_substitute : zero-argument factory returning a logits model; default
+        ``xcorr_lib.nets.models.make_cnn`` (the paper's two-layer CNN).
+    train_fn : ``train_fn(model, X, y, recipe, *, seed, progress)``, trains in place (a
+        returned ``nn.Module`` replaces the model); default ``xcorr_lib.nets.training.train``.
+    recipe : default ``training.CNN_RECIPE`` (Adam, skorch defaults: batch 128, 20% held
+        out for validation, like the original's skorch fit) with 3 epochs, lr 0.002.
+    rounds : substitute/FGSM rounds (paper: 10); eps : step per round (paper: 10/255).
+    epochs, lr : override the recipe's (None: keep it; 3 and 0.002 for the default).
+    loss : ``"original"`` (double softmax) or ``"logits"`` (the fix).
+    substitute_init : ``"fresh"`` (Algorithm 1) or ``"continue"`` (the original code).
+    seed : base seed; round r initialises and trains with a seed derived from (seed, r).
+    batch_size : gradient batch (paper: 500); progress : tqdm bar over rounds.
+    cache : None/True: keep the result in ``results/attacks/<key>.npz`` and reuse it (key:
+        hash of all settings, the data, the substitute's architecture and seeded initial
+        weights, the training function's name); a folder: cache there; False: off.
+        Delete the file to recompute after changing the training code.
+
+    Returns
+    -------
+    :class:`AttackResult`: images, per-image L-inf/L2 applied, per-round statistics.
+    """
+    eps = _check_eps(eps)
+    check_option("loss", loss, LOSSES)
+    check_option("substitute_init", substitute_init, SUBSTITUTE_INITS)
+    if int(rounds) != rounds or rounds < 1:
+        raise ValueError(f"rounds must be an integer >= 1, got {rounds}")
+    rounds = int(rounds)
+    batch_size = check_positive_int("batch_size", batch_size)
+    X0 = as_pixel_images(X)
+    y = as_class_labels(y, X0.shape[0])
+    if make_substitute is None:
+        from xcorr_lib.nets.models import make_cnn as make_substitute
+    if train_fn is None:
+        from xcorr_lib.nets.training import train as train_fn
+    recipe = _resolve_recipe(recipe, epochs, lr)
+    seeds = _round_seeds(seed, rounds)
+
+    params = {"rounds": rounds, "eps": eps, "loss": loss, "substitute_init": substitute_init,
+              "seed": int(seed), "batch_size": batch_size, "recipe": _describe(recipe),
+              "train_fn": _describe(train_fn), "make_substitute": _describe(make_substitute),
+              "n_images": int(X0.shape[0]), "data": data_fingerprint(X0, y)}
+    folder, path = _cache_dir(cache), None
+    if folder is not None:
+        key_obj = {**params, "substitute_fingerprint": _fingerprint_model(make_substitute, seeds[0]),
+                   "cache_version": CACHE_VERSION}
+        key = hashlib.sha256(json.dumps(key_obj, sort_keys=True).encode()).hexdigest()[:20]
+        path = folder / f"{key}.npz"
+        if path.is_file():
+            try:
+                loaded = _load(path)
+                print(f"Reusing cached attack {path.name} (same settings and data); "
+                      "delete it or pass cache=False to recompute.")
+                return loaded
+            except Exception as exc:  # noqa: BLE001 - a damaged cache file must not stop the run
+                warnings.warn(f"could not read cached attack {path.name} ({exc}); recomputing", stacklevel=2)
+
+    from tqdm import tqdm
+
+    X_cur, model, rows = X0.copy(), None, []
+    for r in tqdm(range(rounds), desc="attack rounds", disable=not progress):
+        if model is None or substitute_init == "fresh":
+            with torch.random.fork_rng(devices=[]):  # seeded init, caller's RNG untouched
+                torch.manual_seed(seeds[r])
+                model = make_substitute()
+            if r == 0:
+                check_labels_fit(model, X_cur, y)
+        trained = train_fn(model, X_cur, y, recipe, seed=seeds[r], progress=False)
+        model = trained if isinstance(trained, nn.Module) else model
+        acc_before = evaluate(model, X_cur, y)
+        X_cur, n_zero = _fgsm(model, X_cur, y, eps, loss, batch_size)
+        diff = (X_cur - X0).reshape(X0.shape[0], -1)
+        linf = np.abs(diff).max(axis=1)
+        rows.append({"round": r + 1, "seed": seeds[r], "substitute_acc": acc_before,
+                     "substitute_acc_after": evaluate(model, X_cur, y),
+                     "zero_grad_frac": n_zero / X_cur.size, "linf_mean": float(linf.mean()),
+                     "linf_max": float(linf.max()),
+                     "l2_mean": float(np.linalg.norm(diff, axis=1).mean())})
+    diff = (X_cur - X0).reshape(X0.shape[0], -1).astype(np.float64)
+    result = AttackResult(
+        X_adv=X_cur, linf=np.abs(diff).max(axis=1).astype(np.float32),
+        l2=np.linalg.norm(diff, axis=1).astype(np.float32), per_round=pd.DataFrame(rows),
+        params=params, cache_path=path, from_cache=False)
+    if path is not None:
+        _save(path, result)
+    return result
+
+
+# --------------------------------------------------------------------------- Table 4 evaluation
+def relative_degradation(acc_clean: float, acc_attacked: float) -> float:
+    """(acc_clean - acc_attacked) / acc_clean; NaN with a warning when acc_clean is 0."""
+    if acc_clean == 0:
+        warnings.warn("clean accuracy is 0: relative degradation undefined (NaN)", stacklevel=2)
+        return float("nan")
+    return (acc_clean - acc_attacked) / acc_clean
+
+
+def evaluate_attack(models: Mapping[str, nn.Module], X: Any, X_adv: Any, y: Any, *,
+                    batch_size: int = 1000) -> pd.DataFrame:
+    """Accuracy of each network on clean and attacked images (Table 4).
+
+    Parameters
+    ----------
+    models : {name: model returning logits}; evaluated in eval mode (mode restored).
+    X, X_adv : (N, ...) clean and attacked images in [0, 1], same shape; y : (N,) labels.
+
+    Returns
+    -------
+    DataFrame ``net, acc_clean, acc_attacked`` (fractions) and ``rel_degradation =
+    (acc_clean - acc_attacked) / acc_clean`` (the paper's percentage / 100: its
+    96.2 -> 73.7 is 0.234).
+    """
+    X = as_pixel_images(X)
+    X_adv = as_pixel_images(X_adv, "X_adv")
+    if X.shape != X_adv.shape:
+        raise ValueError(f"X and X_adv must have the same shape, got {X.shape} and {X_adv.shape}")
+    y = as_class_labels(y, X.shape[0])
+    if not models:
+        raise ValueError("models is empty; pass {name: model}")
+    batch_size = check_positive_int("batch_size", batch_size)
+    rows = []
+    for name, model in models.items():
+        check_labels_fit(model, X, y)
+        clean, attacked = evaluate(model, X, y, batch_size), evaluate(model, X_adv, y, batch_size)
+        rows.append({"net": name, "acc_clean": clean, "acc_attacked": attacked,
+                     "rel_degradation": relative_degradation(clean, attacked)})
+    return pd.DataFrame(rows)

@@ -1,0 +1,32 @@
+"""Building blocks of notebooks 01 (Tables 1-2) and 02 (Table 3).
+
+The notebooks stay thin: they loop over datasets and call these functions.
+
+- :mod:`.scores`: score settings (``original-code`` vs ``paper-text``), loading a
+  split, training the nets (cached), probes, the Table 2 / Table 3 score rows and
+  test accuracies;
+- :mod:`.report`: ours vs paper (differences, agreement summary, prose built from the
+  numbers), markdown tables for the README, figures.
+
+Example
+-------
+>>> from xcorr_lib.studies import fcn_tables as ex
+>>> [s.name for s in ex.resolve_settings(ex.DEFAULT_SETTINGS)]
+['original-code', 'paper-text']
+"""
+
+from __future__ import annotations
+
+from xcorr_lib.nets.models import FCN_NAMES
+
+from .report import (agreement, compare_table2, compare_table3, describe_agreement, markdown_table,
+                     plot_table2, plot_table3, wide_comparison)
+from .scores import (accuracy_table, cnn_vs_fcn_table, fcn_pair_table, score_tables, table1,
+                     unit_activations)
+from .workflow import run_tables
+
+__all__ = [
+    "FCN_NAMES", "accuracy_table", "agreement", "cnn_vs_fcn_table", "compare_table2", "compare_table3",
+    "describe_agreement", "fcn_pair_table", "markdown_table", "plot_table2", "plot_table3", "run_tables",
+    "score_tables", "table1", "unit_activations", "wide_comparison",
+]
