@@ -7,6 +7,10 @@
     units, both directions, float32). Both are timed alternately, best of --repeats.
 (3) peak memory and time for 100,000 x 100,000 units with 64 probes, in a fresh
     subprocess so that its peak resident memory (ru_maxrss) is its own.
+(4) a table of every pair of 8 networks (28 pairs, 1,000 probes, 2,000 units in 2 layers
+    each, paper variant, both directions): ``neuron_correlation`` per pair (each network
+    standardized again for every pair it is in) vs ``score.pairs.pair_table`` (each network
+    prepared once). Same numbers, timed alternately, best of --repeats.
 
 Usage::
 
@@ -29,6 +33,7 @@ import numpy as np
 import torch
 
 from xcorr_lib.score.correlation import neuron_correlation
+from xcorr_lib.score.pairs import all_pairs, pair_table
 
 
 def best_time(fn, repeats: int) -> float:
@@ -122,6 +127,27 @@ def large_case(n: int, m: int, block_size: int | None, device: str = "cpu") -> d
     return out
 
 
+def bench_pair_table(repeats: int, n_models: int = 8, m: int = 1000, n: int = 2000) -> dict:
+    rng = np.random.default_rng(0)
+    acts = {f"net{k}": (torch.from_numpy(rng.normal(size=(m, n)).astype(np.float32)), np.repeat([0, 1], n // 2))
+            for k in range(n_models)}
+    pairs = all_pairs(list(acts))
+
+    def per_pair() -> list[float]:
+        return [neuron_correlation(*acts[a], *acts[b]).score for a, b in pairs]
+
+    def prepared() -> list[float]:
+        return pair_table(acts, pairs)["value"].tolist()
+
+    if per_pair() != prepared():
+        raise AssertionError("pair_table and neuron_correlation disagree")
+    t_pair, t_prep = [], []
+    for _ in range(repeats):  # alternate, so load changes hit both alike
+        t_pair.append(best_time(per_pair, 1))
+        t_prep.append(best_time(prepared, 1))
+    return {"per_pair_s": min(t_pair), "prepared_s": min(t_prep), "pairs": len(pairs), "ratio": min(t_pair) / min(t_prep)}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5, help="timed repetitions (best is kept)")
@@ -130,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--loop-units", type=int, default=5, help="units of the 100 on which the per-pair loop is timed")
     parser.add_argument("--ratio-units", type=int, default=6000, help="units per side of the matmul-ratio case")
     parser.add_argument("--skip-large", action="store_true", help="skip the 100k x 100k case")
-    parser.add_argument("--parts", default="1,2,3", help="which benchmarks to run, e.g. 2 or 1,2 (default 1,2,3)")
+    parser.add_argument("--parts", default="1,2,3,4", help="which benchmarks to run, e.g. 2 or 1,2,4 (default all)")
     parser.add_argument("--large-units", type=int, default=100_000)
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--_large-child", action="store_true", help=argparse.SUPPRESS)
@@ -161,6 +187,10 @@ def main(argv: list[str] | None = None) -> None:
         rows.append((f"(3) {args.large_units:,} x {args.large_units:,} units, 64 probes, both", f"{out['peak_rss_mib']:,.0f} MiB peak RSS",
                      f"{out['seconds']:.0f} s wall, {out['cpu_seconds']:.0f} s CPU"
                      + (f", {out['peak_gpu_mib']:,.0f} MiB peak GPU" if "peak_gpu_mib" in out else "") + f"; RSS before the call {out['rss_before_mib']:.0f} MiB (inputs {out['inputs_mib']:.0f} MiB)"))  # fmt: skip
+    if 4 in parts:
+        t = bench_pair_table(args.repeats)
+        rows.append((f"(4) 8-network pair table ({t['pairs']} pairs, 1000 x 2000 units), per pair / prepared once",
+                     f"{t['ratio']:.2f}x", f"per pair {t['per_pair_s']:.2f} s, prepared once {t['prepared_s']:.2f} s"))
     width = max(len(r[0]) for r in rows)
     for name, value, detail in rows:
         print(f"{name:<{width}}  {value:>18}  {detail}")

@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from xcorr_lib.nets.attack import (AttackResult, attack_loss, evaluate_attack, fgsm_step,
-                              relative_degradation, substitute_attack)
+from xcorr_lib.nets.attack import AttackResult, attack_loss, fgsm_step, substitute_attack
+from xcorr_lib.nets.evaluate import evaluate_attack, relative_degradation
 
 N_CLASSES = 3
 SHAPE = (4, 4)

@@ -18,9 +18,9 @@ from scipy import stats
 from torch import nn
 
 from xcorr_lib.common import paper
-from xcorr_lib.nets.attack import evaluate_attack, relative_degradation
+from xcorr_lib.nets.evaluate import evaluate_attack, relative_degradation
 from xcorr_lib.studies.transfer_attack import (CLASS_NAMES, compare_with_paper, evaluate_variants, example_panel,
-                                               format_cell, join_scores, load_table3_scores, paper_column_markdown,
+                                               format_cell, join_scores, paper_column_markdown,
                                                plot_attack_examples, plot_relation, relation_stats)
 
 
@@ -100,20 +100,23 @@ def test_relation_stats_perfect_and_degenerate():
     assert np.isnan(relation_stats(df.iloc[:2]).iloc[0].kendall)
 
 
-def test_load_table3_scores_only_matching_rows(tmp_path):
-    common = {"protocol": "original", "n_train": 6000, "n_test": 1000, "seed": 0, "n_probes": 10}
-    rows = [{"dataset": "fashion-mnist", "net": f"Net{i}", "setting": s, "net4": v, "score": i / 10, **common}
-            for i in range(1, 6) for s in ("original-code", "paper-text") for v in ("paper", "original")]
-    rows.append({**rows[0], "n_train": 52500, "score": 0.99})
-    path = tmp_path / "t3.csv"
-    pd.DataFrame(rows).to_csv(path, index=False)
-    got = load_table3_scores(path, dataset="fashion-mnist", protocol="original", n_train=6000,
-                             n_test=1000, seed=0)
-    assert list(got.net) == [f"Net{i}" for i in range(1, 6)] and list(got.score) == [0.1, 0.2, 0.3, 0.4, 0.5]
-    assert load_table3_scores(path, dataset="mnist", protocol="original", n_train=6000, n_test=1000,
-                              seed=0) is None
-    assert load_table3_scores(tmp_path / "missing.csv", dataset="fashion-mnist", protocol="original",
-                              n_train=6000, n_test=1000, seed=0) is None
+@pytest.mark.parametrize("dataset", ["fashion-mnist", "mnist"])  # noise probes / test images
+def test_table3_scores_equal_notebook_02s_rows(dataset):
+    # notebook 03 scores Table 3 itself; it must give exactly what notebook 02's study writes
+    from xcorr_lib.data.splits import Split
+    from xcorr_lib.nets.models import MODEL_NAMES, make_model
+    from xcorr_lib.score.settings import DEFAULT_SETTINGS, resolve_settings
+    from xcorr_lib.studies.fcn_tables import score_tables
+    from xcorr_lib.studies.transfer_attack import table3_scores
+
+    rng = np.random.default_rng(0)
+    X, y = rng.random((40, 28, 28), dtype=np.float32), rng.integers(0, 10, 40)
+    split = Split(dataset, X, y, X, y, {"dataset": dataset, "protocol": "original"})
+    nets = {n: make_model(n, seed=i).eval() for i, n in enumerate(MODEL_NAMES)}
+    ours = table3_scores(split, nets, n_probes=10, seed=3)
+    settings = resolve_settings({"original-code": DEFAULT_SETTINGS["original-code"]})
+    nb02 = score_tables(split, {"paper": nets}, settings, table="cnn", net4="paper", n_probes=10, seed=3)
+    assert list(ours.net) == list(nb02.net) and ours.score.tolist() == nb02.score.tolist()
 
 
 def test_join_scores_keeps_common_rows():

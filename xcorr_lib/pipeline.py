@@ -48,6 +48,8 @@ __all__ = [
 ]
 
 PARAMETERS_TAG = "parameters"
+#: Profile key (not a papermill parameter): the notebooks whose outputs a notebook reads.
+NEEDS_KEY = "needs"
 
 
 class ProfileError(ValueError):
@@ -145,18 +147,56 @@ def plan(profile: str, *, notebooks_dir: Path, profiles_dir: Path | None = None,
         if name not in table:
             raise ProfileError(f"profile {profile!r} does not list {name!r}; add it to "
                                f"{profiles_dir / (profile + '.yaml')}")
-    runs, skipped = [], []
+    runs, skipped, needs = [], [], {}
     for name in sorted(wanted):
         if name not in table:
             skipped.append((name, f"not listed in profile {profile!r}"))
             continue
         params = {**table[name], **dict(params_override or {}), "profile": profile}
+        needs[name] = _needs(params.pop(NEEDS_KEY, []), name, table)
         unknown = sorted(set(params) - set(notebook_parameters(notebooks[name])))
         if unknown:
             raise ProfileError(f"{name}: parameters {unknown} are not defined in its "
                                "parameters cell (typo in the profile or override?)")
         runs.append((name, notebooks[name], params))
-    return runs, skipped
+    return _in_dependency_order(runs, needs, profile), skipped
+
+
+def _needs(value: Any, name: str, table: Mapping[str, Any]) -> list[str]:
+    """The ``needs`` list of one notebook, checked against the profile."""
+    needed = [value] if isinstance(value, str) else list(value or [])
+    for other in needed:
+        if other not in table:
+            raise ProfileError(f"{name} needs {other!r}, which the profile does not list")
+    return needed
+
+
+def _in_dependency_order(runs: list, needs: Mapping[str, list[str]], profile: str) -> list:
+    """``runs`` with every notebook after the ones it needs (name order otherwise).
+
+    A needed notebook that is not part of this run must have run before with the same
+    profile (an executed-notebook row in the manifest whose file still exists); else
+    ProfileError naming it, before anything runs."""
+    by_name, ordered, state = {r[0]: r for r in runs}, [], {}
+
+    def visit(name: str, chain: tuple[str, ...]) -> None:
+        if state.get(name) == "done":
+            return
+        if name in chain:
+            raise ProfileError(f"profile {profile!r}: circular needs {' -> '.join((*chain, name))}")
+        for other in needs.get(name, []):
+            if other in by_name:
+                visit(other, (*chain, name))
+            elif not provenance.notebook_ran(other, profile):
+                raise ProfileError(f"{name} needs the outputs of {other}, which is not in this run and has "
+                                   f"not run with profile {profile!r} here; run it too (add it to --only) or "
+                                   f"first `python -m xcorr_lib.pipeline --profile {profile} --only {other}`")
+        state[name] = "done"
+        ordered.append(by_name[name])
+
+    for name in by_name:
+        visit(name, ())
+    return ordered
 
 
 def _strip_ansi(text: str) -> str:

@@ -108,6 +108,18 @@ def record(artifact: Path, kind: str, *, notebook: str, profile: str = "",
         writer.writerow(row)
 
 
+def notebook_ran(notebook: str, profile: str) -> bool:
+    """Did ``notebook`` run to the end with ``profile`` here (its executed copy is recorded in the
+    manifest and still exists)?"""
+    manifest = results_dir() / "manifest.csv"
+    if not manifest.is_file():
+        return False
+    with manifest.open(newline="") as fh:
+        rows = [r for r in csv.DictReader(fh)
+                if r.get("kind") == "notebook" and r.get("notebook") == notebook and r.get("profile") == profile]
+    return any((project_root() / r["artifact"]).is_file() or Path(r["artifact"]).is_file() for r in rows)
+
+
 def save_table(df: Any, name: str, *, notebook: str, profile: str = "",
                params: Mapping[str, Any] | None = None, seed: int | None = None,
                data: str = "") -> Path:

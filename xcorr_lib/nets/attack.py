@@ -45,7 +45,7 @@ from torch import nn
 
 from xcorr_lib.common.checks import check_option, check_positive_int
 from xcorr_lib.common.fingerprints import data_fingerprint, model_fingerprint
-from xcorr_lib.nets.evaluate import evaluate
+from xcorr_lib.nets.evaluate import as_class_labels, as_pixel_images, check_labels_fit, evaluate
 
 LossName = Literal["original", "logits"]
 SubstituteInit = Literal["fresh", "continue"]
@@ -53,8 +53,7 @@ LOSSES: tuple[str, ...] = ("original", "logits")
 SUBSTITUTE_INITS: tuple[str, ...] = ("fresh", "continue")
 CACHE_VERSION = 1
 
-__all__ = ["AttackResult", "fgsm_step", "substitute_attack", "evaluate_attack", "attack_loss",
-           "relative_degradation", "as_pixel_images", "as_class_labels", "check_labels_fit"]
+__all__ = ["AttackResult", "fgsm_step", "substitute_attack", "attack_loss"]
 
 
 # --------------------------------------------------------------------------- checks
@@ -64,42 +63,8 @@ def _check_eps(eps: float) -> float:
     return float(eps)
 
 
-def as_pixel_images(X: Any, name: str = "X") -> np.ndarray:
-    """Images (N, ...) as contiguous float32, pixels checked to lie in [0, 1]."""
-    arr = X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else np.asarray(X)
-    if arr.ndim < 2 or arr.shape[0] == 0:
-        raise ValueError(f"{name} must have shape (N, ...) with N >= 1, got {arr.shape}")
-    arr = np.ascontiguousarray(arr, dtype=np.float32)
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or infinite pixels")
-    if arr.min() < 0.0 or arr.max() > 1.0:
-        raise ValueError(f"{name} pixels must lie in [0, 1], got range [{arr.min()}, {arr.max()}]")
-    return arr
-
-
-def as_class_labels(y: Any, n: int) -> np.ndarray:
-    arr = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
-    if arr.ndim != 1 or arr.shape[0] != n:
-        raise ValueError(f"y must have shape ({n},) to match the images, got {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"y must hold integer class labels, got dtype {arr.dtype}")
-    if arr.min() < 0:
-        raise ValueError(f"labels must be >= 0, got {arr.min()}")
-    return arr.astype(np.int64)
-
-
 def _device_of(model: nn.Module) -> torch.device:
     return next(model.parameters(), torch.empty(0)).device
-
-
-def check_labels_fit(model: nn.Module, X: np.ndarray, y: np.ndarray) -> None:
-    """Raise when a label is not a valid output index of ``model``."""
-    was_training, _ = model.training, model.eval()
-    with torch.no_grad():
-        n_out = model(torch.from_numpy(X[:1]).to(_device_of(model))).shape[-1]
-    model.train(was_training)
-    if y.max() >= n_out:
-        raise ValueError(f"label {int(y.max())} is out of range for a model with {n_out} outputs")
 
 
 # --------------------------------------------------------------------------- FGSM
@@ -363,44 +328,3 @@ def substitute_attack(
     if path is not None:
         _save(path, result)
     return result
-
-
-# --------------------------------------------------------------------------- Table 4 evaluation
-def relative_degradation(acc_clean: float, acc_attacked: float) -> float:
-    """(acc_clean - acc_attacked) / acc_clean; NaN with a warning when acc_clean is 0."""
-    if acc_clean == 0:
-        warnings.warn("clean accuracy is 0: relative degradation undefined (NaN)", stacklevel=2)
-        return float("nan")
-    return (acc_clean - acc_attacked) / acc_clean
-
-
-def evaluate_attack(models: Mapping[str, nn.Module], X: Any, X_adv: Any, y: Any, *,
-                    batch_size: int = 1000) -> pd.DataFrame:
-    """Accuracy of each network on clean and attacked images (Table 4).
-
-    Parameters
-    ----------
-    models : {name: model returning logits}; evaluated in eval mode (mode restored).
-    X, X_adv : (N, ...) clean and attacked images in [0, 1], same shape; y : (N,) labels.
-
-    Returns
-    -------
-    DataFrame ``net, acc_clean, acc_attacked`` (fractions) and ``rel_degradation =
-    (acc_clean - acc_attacked) / acc_clean`` (the paper's percentage / 100: its
-    96.2 -> 73.7 is 0.234).
-    """
-    X = as_pixel_images(X)
-    X_adv = as_pixel_images(X_adv, "X_adv")
-    if X.shape != X_adv.shape:
-        raise ValueError(f"X and X_adv must have the same shape, got {X.shape} and {X_adv.shape}")
-    y = as_class_labels(y, X.shape[0])
-    if not models:
-        raise ValueError("models is empty; pass {name: model}")
-    batch_size = check_positive_int("batch_size", batch_size)
-    rows = []
-    for name, model in models.items():
-        check_labels_fit(model, X, y)
-        clean, attacked = evaluate(model, X, y, batch_size), evaluate(model, X_adv, y, batch_size)
-        rows.append({"net": name, "acc_clean": clean, "acc_attacked": attacked,
-                     "rel_degradation": relative_degradation(clean, attacked)})
-    return pd.DataFrame(rows)

@@ -15,8 +15,10 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from xcorr_lib.common.paper import tables5_7
+from xcorr_lib.data.images import load_probe_images
 from xcorr_lib.nets.capture import capture_activations
-from xcorr_lib.nets.zoo import MODELS, check_stage, family_models, load_model, truncate
+from xcorr_lib.nets.zoo import MODELS, check_stage, family_models, load_model, stage_units, truncate
 from xcorr_lib.score.pairs import all_pairs, pair_table
 from xcorr_lib.score.select import select_units
 from xcorr_lib.score.null import chance_score
@@ -117,3 +119,105 @@ def pair_matrix(table: pd.DataFrame, family: str) -> pd.DataFrame:
     for row in sub.itertuples():
         mat.loc[row.model_a, row.model_b] = mat.loc[row.model_b, row.model_a] = row.score
     return mat
+
+
+# ----------------------------------------------------------------------------- notebook 04
+def is_pretrained(weights: Any) -> bool:
+    """True unless ``weights`` is None (seeded random initialisation)."""
+    return weights is not None
+
+
+def describe_setup(models: Mapping[str, Sequence[str]], stages: Mapping[str, str], weights: Any) -> str:
+    """The stage and output shape of every model, and what the weights mean for the scores."""
+    lines = []
+    for family, names in models.items():
+        for name in names:
+            stage = check_stage(name, stages.get(name, MODELS[name].paper_stage))
+            lines.append(f"{family:12s} {name:16s} stage {stage:22s} output (C, H, W) = {stage_units(name, stage)}")
+    if is_pretrained(weights):
+        lines.append(f"\nPretrained weights: {weights!r} (IMAGENET1K_V1 unless named otherwise).")
+    else:
+        lines.append("\nRANDOM WEIGHTS (weights=None): every model is randomly initialised (seeded).\n"
+                     "The scores below are MEANINGLESS for the paper's question; this run only checks\n"
+                     "that loading, capture, scoring, tables and figures work end to end.")
+    return "\n".join(lines)
+
+
+def run_partial(models: Mapping[str, Sequence[str]], folder: Any, *, units_modes: Sequence[str],
+                n_probes_original: int, n_probes_full: int | None, units_per_stage: int | None,
+                stages: Mapping[str, str], weights: Any, random_baseline_modes: Sequence[str] = (),
+                variant: str = "paper", constant: str = "zero", seed: int = 0, batch_size: int = 32,
+                progress: bool = True) -> pd.DataFrame:
+    """:func:`partial_correlation_table` in every units mode (with pretrained weights, also
+    random-init models in ``random_baseline_modes``), all rows in one table. Probe images:
+    ``n_probes_original`` (original mode) or ``n_probes_full`` seeded draws from ``folder``."""
+    runs = [(mode, weights) for mode in units_modes]
+    if is_pretrained(weights):
+        runs += [(mode, None) for mode in random_baseline_modes]
+    tables = []
+    for mode, w in runs:
+        images, _ = load_probe_images(folder, n=n_probes_original if mode == "original" else n_probes_full, seed=seed)
+        tables.append(partial_correlation_table(
+            models, images, stages=stages, weights=w, units_mode=mode,  # type: ignore[arg-type]
+            units_per_stage=units_per_stage if mode == "full" else None, variant=variant, constant=constant,
+            seed=seed, batch_size=batch_size, progress=progress))
+    return pd.concat(tables, ignore_index=True)
+
+
+def main_rows(table: pd.DataFrame, weights: Any) -> pd.DataFrame:
+    """The rows of the run's own weights (random-init baselines left out when pretrained)."""
+    return table[~table["weights"].str.startswith("random-init")] if is_pretrained(weights) else table
+
+
+def plot_partial(table: pd.DataFrame, families: Sequence[str], units_modes: Sequence[str], weights: Any):
+    """One heatmap of :func:`pair_matrix` per (units mode, family); returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    from xcorr_lib.common.plotting import score_heatmap
+
+    main = main_rows(table, weights)
+    fig, axes = plt.subplots(len(units_modes), len(families), squeeze=False,
+                             figsize=(4.6 * len(families), 3.8 * len(units_modes)))
+    for i, mode in enumerate(units_modes):
+        for j, family in enumerate(families):
+            score_heatmap(pair_matrix(main[main["units_mode"] == mode], family), ax=axes[i, j],
+                          title=f"{family}, {mode} units")
+    label = f"pretrained {weights}" if is_pretrained(weights) else "RANDOM weights: meaningless, plumbing check"
+    fig.suptitle(f"ImageNet partial correlation ({label})")
+    fig.tight_layout()
+    return fig
+
+
+def paper_comparison(table: pd.DataFrame, weights: Any) -> pd.DataFrame | None:
+    """Ours beside Tables 5-7 (``score_<mode>``, ``diff_original``), or None with random weights
+    (their scores say nothing about the pretrained networks of the paper)."""
+    if not is_pretrained(weights):
+        return None
+    ours = main_rows(table, weights).pivot_table(index=["family", "model_a", "model_b"], columns="units_mode",
+                                                 values="score").add_prefix("score_").reset_index()
+    vs = tables5_7().merge(ours, on=["family", "model_a", "model_b"], how="inner")
+    if "score_original" in vs:
+        vs["diff_original"] = vs["score_original"] - vs["paper_score"]
+    return vs
+
+
+def published_null(n_probes: int = 10) -> pd.DataFrame:
+    """Per family of Tables 5-7: the published range beside the score of unrelated units with
+    the original setting (channel 0 of the paper's stage, ``n_probes`` images, both directions)."""
+    ref = tables5_7()
+    hw = {n: stage_units(n, MODELS[n].paper_stage)[1:] for n in MODELS}
+    units = {n: h * w for n, (h, w) in hw.items()}
+    ref["units"] = [units[n] for n in ref["model_a"]]
+    ref[f"null_independent_{n_probes}"] = [chance_score(n_probes, units[a], units[b], "both")
+                                           for a, b in zip(ref["model_a"], ref["model_b"])]
+    return ref.groupby("family", sort=False).agg(
+        pairs=("paper_score", "size"), units=("units", "first"), paper_min=("paper_score", "min"),
+        paper_max=("paper_score", "max"), **{f"null_independent_{n_probes}": (f"null_independent_{n_probes}", "mean")})
+
+
+def describe_comparison(vs: pd.DataFrame | None) -> str:
+    """:func:`paper_comparison`'s table as text, or why there is none."""
+    if vs is None:
+        return ("No 'ours vs paper' table: the models have random weights, so their scores say\n"
+                "nothing about the pretrained networks of Tables 5-7.")
+    return vs.round(3).to_string(index=False)

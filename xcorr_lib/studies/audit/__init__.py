@@ -14,7 +14,9 @@ Submodules (each function is pure over activations or models, and testable):
 
 from __future__ import annotations
 
-from .compare import measure_agreement, measures_table
+from xcorr_lib.measures.agreement import measure_agreement
+
+from .compare import measures_table
 from .null import (NULL_KINDS, null_calibration, pair_label, probe_indices,
                    probe_size_table, score_curve)
 from .plots import (plot_alignment, plot_measures, plot_null_calibration, plot_probe_size,

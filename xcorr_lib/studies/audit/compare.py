@@ -7,12 +7,10 @@ the pairs that two measures induce (Kendall tau).
 
 from __future__ import annotations
 
-import itertools
 import warnings
 from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
-from scipy import stats
 
 from xcorr_lib.measures import ALL_MEASURES, MEASURES
 from xcorr_lib.score.pairs import pair_table
@@ -64,20 +62,3 @@ def measures_table(acts: Acts, pairs: Sequence[tuple[str, str]],
     out = out.sort_values("order", kind="stable").drop(columns="order")
     out.insert(2, "pair", [pair_label(x, y) for x, y in zip(out.model_a, out.model_b)])
     return out.reset_index(drop=True)
-
-
-def measure_agreement(table: pd.DataFrame) -> pd.DataFrame:
-    """Kendall tau-b between every two measures' values over the same pairs.
-
-    Returns measure_a, measure_b, kendall_tau, p_value (scipy's, exact for small samples
-    without ties), n_pairs. Needs at least 3 pairs.
-    """
-    wide = table.pivot_table(index="pair", columns="measure", values="value", sort=False)
-    if len(wide) < 3:
-        raise ValueError(f"need at least 3 pairs to compare rankings, got {len(wide)}")
-    rows = []
-    for m1, m2 in itertools.combinations(list(wide.columns), 2):
-        res = stats.kendalltau(wide[m1], wide[m2])
-        rows.append({"measure_a": m1, "measure_b": m2, "kendall_tau": float(res.statistic),
-                     "p_value": float(res.pvalue), "n_pairs": len(wide)})
-    return pd.DataFrame(rows)

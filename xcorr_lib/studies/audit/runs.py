@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
-from xcorr_lib.nets.attack import evaluate_attack
+from xcorr_lib.nets.evaluate import evaluate_attack
 from xcorr_lib.nets.capture import capture_all
 from xcorr_lib.nets.models import make_model
 from xcorr_lib.nets.training import derive_seed, train_paper_nets

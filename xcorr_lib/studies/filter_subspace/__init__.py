@@ -7,10 +7,10 @@
 
 from __future__ import annotations
 
-from .report import (MEASURES, cost_summary, describe_findings, mantel_table, plot_study, probe_robustness,
-                     relation_table)
-from .study import Task, accuracy_table, build_models, coefficients_shared, load_task, pair_table
+from .report import (MEASURES, cost_summary, describe_cost, describe_findings, mantel_table, per_layer_relations,
+                     plot_study, probe_robustness, relation_table, without)
+from .study import Task, accuracy_table, build_models, coefficients_shared, describe_tasks, load_task, pair_table
 
 __all__ = ["MEASURES", "Task", "accuracy_table", "build_models", "coefficients_shared", "cost_summary",
-           "describe_findings", "load_task", "mantel_table", "pair_table", "plot_study", "probe_robustness",
-           "relation_table"]
+           "describe_cost", "describe_findings", "describe_tasks", "load_task", "mantel_table", "pair_table",
+           "per_layer_relations", "plot_study", "probe_robustness", "relation_table", "without"]

@@ -201,3 +201,22 @@ def plot_study(df: pd.DataFrame, measures: Sequence[str] = MEASURES) -> Any:
     ax.set_title("cost per pair")
     fig.tight_layout()
     return fig
+
+
+def without(df: pd.DataFrame, model: str) -> pd.DataFrame:
+    """The rows of a pair table that do not involve ``model`` (e.g. the fine-tuned models only)."""
+    return df[(df["model_a"] != model) & (df["model_b"] != model)]
+
+
+def per_layer_relations(df: pd.DataFrame, blocks: Sequence[int] = (0, 1)) -> pd.DataFrame:
+    """Linear CKA of each conv block against the atom similarity of the same conv layer."""
+    return pd.concat([relation_table(df, measures=[f"linear_cka_block{d}"], against=f"atom_conv{d}")
+                      .assign(atoms=f"conv{d}") for d in blocks], ignore_index=True)
+
+
+def describe_cost(cost: pd.DataFrame) -> str:
+    """The cost table and, per probe set, how many times slower the probe-based measures are."""
+    lines = [cost.to_string(index=False, float_format=lambda v: f"{v:.3g}")]
+    lines += [f"{r['probe']} probes: probe-based / atom-based = {r['ratio_probe_over_atoms']:,.0f} x"
+              for _, r in cost.iterrows()]
+    return "\n".join(lines)

@@ -1,9 +1,8 @@
 """Table 4 (accuracy before/after the transfer attack) and its relation to Table 3.
 
-- :func:`evaluate_attack`, :func:`relative_degradation`, :func:`evaluate_variants`: clean
-  vs attacked accuracy;
+- :func:`evaluate_variants`: clean vs attacked accuracy of every net (the paper's Net4 and
+  the authors' one), from :func:`xcorr_lib.nets.attack.evaluate_attack`;
 - :func:`compare_with_paper`, :func:`paper_column_markdown`: "ours vs paper" per cell;
-- :func:`load_table3_scores`: notebook 02's Table 3 rows for exactly this data;
 - :func:`join_scores`, :func:`relation_stats`: does a net that correlates more with the
   CNN degrade less? Spearman and Kendall with exact permutation p-values;
 - :func:`plot_relation`, :func:`plot_attack_examples`: the scatter and Figure 1.
@@ -14,7 +13,6 @@ percentages, so comparisons convert ours to percent.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -22,13 +20,15 @@ import pandas as pd
 import torch
 from torch import nn
 
-from xcorr_lib.nets.attack import as_pixel_images, evaluate_attack
+from xcorr_lib.common.paper import DATASETS, table3, table4
+from xcorr_lib.nets.evaluate import as_pixel_images, evaluate_attack
+from xcorr_lib.common.stats import permutation_test_rank, rank_correlation
 from xcorr_lib.nets.evaluate import predict
 
 __all__ = ["CLASS_NAMES", "compare_with_paper",
-           "paper_column_markdown", "load_table3_scores", "join_scores", "relation_stats",
+           "paper_column_markdown", "join_scores", "relation_stats",
            "plot_relation", "plot_attack_examples", "format_cell", "evaluate_variants",
-           "example_panel"]
+           "example_panel", "paper_relation"]
 
 CLASS_NAMES: dict[str, list[str]] = {
     "mnist": [str(i) for i in range(10)],
@@ -42,7 +42,7 @@ def evaluate_variants(nets: Mapping[str, Mapping[str, nn.Module]], net4: str, X:
                       y: Any) -> pd.DataFrame:
     """:func:`evaluate_attack` of every net of the main Net4 variant, plus Net4 of the others.
 
-    ``nets`` is ``{net4 variant: {name: model}}`` (``experiments.train_nets``); adds a
+    ``nets`` is ``{net4 variant: {name: model}}`` (:func:`xcorr_lib.nets.training.train_nets`); adds a
     ``net4`` column. The other variants' rows show the Net4 the authors actually trained.
     """
     if net4 not in nets:
@@ -76,8 +76,6 @@ def compare_with_paper(table: pd.DataFrame) -> pd.DataFrame:
     rel_degradation, paper_rel_degradation, delta_rel_degradation`` (points, ours -
     paper). Rows without a published number (e.g. a dataset the paper lacks) get NaN.
     """
-    from xcorr_lib.common.paper import table4
-
     missing = {"dataset", "net", "acc_clean", "acc_attacked", "rel_degradation"} - set(table.columns)
     if missing:
         raise ValueError(f"table lacks columns {sorted(missing)}")
@@ -105,28 +103,6 @@ def paper_column_markdown(comparison: pd.DataFrame, dataset: str) -> str:
 
 
 # --------------------------------------------------------------------------- Table 3 link
-def load_table3_scores(path: str | Path, *, dataset: str, protocol: str, n_train: int, n_test: int,
-                       seed: int, setting: str = "original-code", net4: str = "paper",
-                       n_probes: int = 10) -> pd.DataFrame | None:
-    """Table 3 rows (``dataset, net, score``) written by notebook 02, if they match.
-
-    Returns None when the file is missing or has no rows for exactly this data (dataset,
-    protocol, train/test sizes, seed), score setting, Net4 variant and probe count, so a
-    table from another profile is never mixed in.
-    """
-    path = Path(path)
-    if not path.is_file():
-        return None
-    df = pd.read_csv(path)
-    want = {"dataset": dataset, "protocol": protocol, "n_train": n_train, "n_test": n_test,
-            "seed": seed, "setting": setting, "net4": net4, "n_probes": n_probes}
-    if set(want) - set(df.columns):
-        return None
-    mask = np.logical_and.reduce([df[k] == v for k, v in want.items()])
-    rows = df.loc[mask, ["dataset", "net", "score"]]
-    return rows.reset_index(drop=True) if len(rows) else None
-
-
 def join_scores(degradation: pd.DataFrame, scores: pd.DataFrame, *,
                 score_col: str = "score") -> pd.DataFrame:
     """Rows present in both tables, on (dataset, net): the FCNs of Table 4 with their score."""
@@ -145,8 +121,6 @@ def relation_stats(joined: pd.DataFrame, *, x: str = "score", y: str = "rel_degr
     NEGATIVE correlation. With n = 5 nets the smallest possible two-sided p-value is
     2/120 = 0.017 (a perfect ranking); groups with fewer than 3 points get NaN.
     """
-    from xcorr_lib.common.stats import permutation_test_rank, rank_correlation
-
     rows = []
     for group, df in joined.groupby(by, sort=False):
         row: dict[str, Any] = {by: group, "n": len(df)}
@@ -161,6 +135,15 @@ def relation_stats(joined: pd.DataFrame, *, x: str = "score", y: str = "rel_degr
     return pd.DataFrame(rows)
 
 
+def paper_relation(datasets: Sequence[str]) -> pd.DataFrame:
+    """The paper's own Tables 3 and 4 joined (:func:`join_scores`) for these datasets; degradation
+    as a fraction, like ours."""
+    joined = join_scores(table4().rename(columns={"paper_rel_degradation": "rel_degradation"}),
+                         table3().rename(columns={"paper_score": "score"}))
+    joined = joined[joined["dataset"].isin(list(datasets))].reset_index(drop=True)
+    return joined.assign(rel_degradation=joined["rel_degradation"] / 100)
+
+
 # --------------------------------------------------------------------------- figures
 def plot_relation(joined: pd.DataFrame, *, x: str = "score", y: str = "rel_degradation",
                   label: str = "net", hue: str = "dataset", ax=None, title: str | None = None):
@@ -169,8 +152,6 @@ def plot_relation(joined: pd.DataFrame, *, x: str = "score", y: str = "rel_degra
 
     if ax is None:
         _, ax = plt.subplots(figsize=(5.5, 4))
-    from xcorr_lib.common.paper import DATASETS
-
     groups = list(joined.groupby(hue, sort=False))
     order = [g for g in DATASETS if g in dict(groups)] + [g for g, _ in groups if g not in DATASETS]
     for group, df in groups:  # a dataset keeps its colour across figures
