@@ -1,4 +1,6 @@
-"""Tests of xcorr_lib.score.correlation against a brute-force double loop, plus invariances."""
+"""Tests of the score: the engine (xcorr_lib.score.correlation) against the reference formula
+(xcorr_lib.score.reference, itself checked against a brute-force double loop of np.corrcoef),
+prepare-once against one-shot, plus invariances."""
 
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xcorr_lib.score.correlation import CorrelationResult, neuron_correlation
+from xcorr_lib.score.correlation import CorrelationResult, neuron_correlation, prepare, score_prepared
+from xcorr_lib.score.reference import constant_units, neuron_correlation_reference
 from xcorr_lib.score.select import select_units
 
 SETTINGS = settings(max_examples=40, deadline=None)
@@ -76,7 +79,9 @@ STRUCTURES = {
 def check_against_oracle(A, la, B, lb, *, variant, direction, constant="zero", **kw):
     res = neuron_correlation(A, la, B, lb, variant=variant, direction=direction, constant=constant, **kw)
     score, (sa, ma, ga), side_b = oracle(A, la, B, lb, variant, direction, constant)
-    assert res.score == pytest.approx(score, abs=1e-5)
+    reference = neuron_correlation_reference(A, la, B, lb, variant, direction, constant)
+    assert reference == pytest.approx(score, abs=1e-12)  # the reference is the loop, densely
+    assert res.score == pytest.approx(reference, abs=1e-5)
     np.testing.assert_allclose(res.scores_a, sa, atol=1e-5)
     clear = ga > 1e-4  # matches are only defined up to float noise when two keys nearly tie
     np.testing.assert_array_equal(res.match_a[clear], ma[clear])
@@ -101,29 +106,18 @@ def test_matches_brute_force(structure, variant, direction, block_size):
     assert (res.n_constant_a, res.n_constant_b) == (1, 2)
 
 
-def dense_oracle(A, la, B, lb, variant):
-    """Whole |rho| matrix in float64 (checked against the loop oracle on small data)."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        R = np.abs(np.nan_to_num(np.corrcoef(A.T, B.T)[: A.shape[1], A.shape[1] :]))
-    pen = 1.0 / (1.0 + np.abs(la[:, None] - lb[None, :]))
-    keys = R if variant == "paper" else R * pen
-    v = keys.argmax(axis=1)
-    return R[np.arange(len(v)), v] * pen[np.arange(len(v)), v]
-
-
 @pytest.mark.parametrize("variant", ["paper", "original"])
-def test_medium_sizes_uneven_blocks_and_padding(variant):
+@pytest.mark.parametrize("direction", ["both", "forward"])
+def test_medium_sizes_uneven_blocks_and_padding(variant, direction):
     """Sizes that are not multiples of the 32-unit strips, layers of all sizes, many blocks."""
     rng = np.random.default_rng(11)
     la = rng.choice(5, 601, p=[0.5, 0.3, 0.1, 0.09, 0.01])
     lb = rng.choice(4, 333, p=[0.1, 0.2, 0.3, 0.4])
     A, la, B, lb = make_data(11, 40, la, lb, n_const_a=3, n_const_b=2)
-    small = dense_oracle(A[:, :25], la[:25], B[:, :30], lb[:30], variant)
-    np.testing.assert_allclose(small, oracle_side(A[:, :25], la[:25], B[:, :30], lb[:30], variant)[0], atol=1e-12)
+    reference = neuron_correlation_reference(A, la, B, lb, variant, direction)
     for block_size in (None, 96):
-        res = neuron_correlation(A, la, B, lb, variant=variant, block_size=block_size)
-        np.testing.assert_allclose(res.scores_a, dense_oracle(A, la, B, lb, variant), atol=1e-5)
-        np.testing.assert_allclose(res.scores_b, dense_oracle(B, lb, A, la, variant), atol=1e-5)
+        res = neuron_correlation(A, la, B, lb, variant=variant, direction=direction, block_size=block_size)
+        assert res.score == pytest.approx(reference, abs=1e-6)
 
 
 @pytest.mark.parametrize("variant", ["paper", "original"])
@@ -386,3 +380,55 @@ def test_result_is_frozen_dataclass():
     assert isinstance(res, CorrelationResult) and isinstance(res.layer_breakdown, pd.DataFrame)
     with pytest.raises(AttributeError):
         res.score = 0.5  # type: ignore[misc]
+
+
+# ----------------------------------------------------------------------------- prepare once
+@pytest.mark.parametrize("variant", ["paper", "original"])
+@pytest.mark.parametrize("direction", ["both", "forward"])
+@pytest.mark.parametrize("constant", ["zero", "exclude"])
+def test_prepared_equals_one_shot_bit_for_bit(variant, direction, constant):
+    A, la, B, lb = make_data(5, 30, [0] * 40 + [1] * 25 + [2] * 7, [0] * 33 + [1] * 50, n_const_a=2, n_const_b=1)
+    pa, pb = prepare(A, la), prepare(B, lb)
+    for _ in range(2):  # the second call reuses the cached standardization
+        got = score_prepared(pa, pb, variant=variant, direction=direction, constant=constant)
+        want = neuron_correlation(A, la, B, lb, variant=variant, direction=direction, constant=constant)
+        assert got.score == want.score
+        for field in ("scores_a", "match_a", "abs_rho_a", "scores_b", "match_b", "abs_rho_b"):
+            g, w = getattr(got, field), getattr(want, field)
+            assert (g is None and w is None) or np.array_equal(g, w), field
+
+
+def test_prepared_caches_one_standardization_per_layout():
+    A, la, B, lb = make_data(6, 20, [0] * 10 + [1] * 5, [0] * 12)
+    pa, pb = prepare(A, la), prepare(B, lb)
+    score_prepared(pa, pb, variant="paper")
+    score_prepared(pa, pb, variant="paper", direction="forward")
+    assert len(pa._cache) == 1
+    score_prepared(pa, pb, variant="original")  # grouped by layer: a second layout
+    assert len(pa._cache) == 2 and "n_probes=20" in repr(pa)
+
+
+def test_prepared_errors_name_the_inputs():
+    A, la, B, lb = make_data(7, 20, [0] * 10, [0] * 12)
+    with pytest.raises(ValueError, match="Net1 has 20 probes .* but CNN has 19"):
+        score_prepared(prepare(A, la, name="Net1"), prepare(B[:19], lb, name="CNN"))
+    with pytest.raises(ValueError, match="prepare both alike"):
+        score_prepared(prepare(A, la), prepare(B, lb, dtype=torch.float64))
+    with pytest.raises(ValueError, match="unknown variant 'pap'"):
+        score_prepared(prepare(A, la), prepare(B, lb), variant="pap")
+    with pytest.raises(ValueError, match="layers of Net1 has 9 entries but Net1 has 10 units"):
+        prepare(A, la[:9], name="Net1")
+
+
+@SETTINGS
+@given(seed=st.integers(0, 10_000), m=st.integers(3, 25), scale=st.floats(1e-3, 1e3))
+def test_constant_unit_rule_is_relative_to_the_unit(seed, m, scale):
+    """Dead and saturated units are constant at any scale; a unit that varies is not."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(m, 4)) * scale
+    x[:, 1] = 0.0
+    x[:, 2] = 3.0 * scale
+    x[:, 3] = 3.0 * scale + x[:, 0] * 1e-9  # below the rule's 1e-6 relative spread
+    assert constant_units(x).tolist() == [False, True, True, True]
+    res = neuron_correlation(x, np.zeros(4, int), rng.normal(size=(m, 3)), np.zeros(3, int))
+    assert res.n_constant_a == 3

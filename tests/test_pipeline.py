@@ -7,6 +7,7 @@ Jupyter kernel through papermill (a few seconds each).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -418,3 +419,61 @@ def test_makefile_quick_equals_all_smoke() -> None:
                                capture_output=True, text=True).stdout
     for target in ("all", "quick", "test", "lab", "html", "clean"):
         assert re.search(rf"^\s*{target}\s", help_text, re.MULTILINE), help_text
+
+
+# ----------------------------------------------------------------------------- needs
+def _needs_project(tmp_path: Path) -> Path:
+    nbs = tmp_path / "notebooks"
+    for name in ("01_a", "02_b", "03_c"):
+        make_notebook(nbs / f"{name}.ipynb", 'profile = "smoke"\nn = 1', "print(n)")
+    make_profile(nbs, "t", {"01_a": {"needs": ["03_c"]}, "02_b": {"needs": "01_a", "n": 2}, "03_c": {}})
+    return nbs
+
+
+def test_plan_orders_by_needs_and_drops_them_from_the_parameters(tmp_path: Path) -> None:
+    runs, _ = pipeline.plan("t", notebooks_dir=_needs_project(tmp_path))
+    assert [r[0] for r in runs] == ["03_c", "01_a", "02_b"]
+    assert runs[2][2] == {"n": 2, "profile": "t"}
+
+
+def test_plan_fails_early_naming_a_needed_notebook_that_never_ran(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("XCORR_RESULTS_DIR", str(tmp_path / "results"))
+    nbs = _needs_project(tmp_path)
+    with pytest.raises(ProfileError, match=r"02_b needs the outputs of 01_a, which is not in this run"):
+        pipeline.plan("t", notebooks_dir=nbs, only=["02_b"])
+    # once 01_a has run with this profile (its executed copy recorded in the manifest) it is fine
+    done = tmp_path / "results" / "notebooks" / "01_a.ipynb"
+    done.parent.mkdir(parents=True)
+    done.write_text("{}")
+    from xcorr_lib.common import provenance
+    provenance.record(done, "notebook", notebook="01_a", profile="t")
+    assert [r[0] for r in pipeline.plan("t", notebooks_dir=nbs, only=["02_b"])[0]] == ["02_b"]
+    done.unlink()  # a recorded but deleted output does not count
+    with pytest.raises(ProfileError, match="01_a"):
+        pipeline.plan("t", notebooks_dir=nbs, only=["02_b"])
+
+
+def test_plan_refuses_unknown_and_circular_needs(tmp_path: Path) -> None:
+    nbs = _needs_project(tmp_path)
+    make_profile(nbs, "bad", {"01_a": {"needs": ["09_z"]}})
+    with pytest.raises(ProfileError, match="01_a needs '09_z', which the profile does not list"):
+        pipeline.plan("bad", notebooks_dir=nbs)
+    make_profile(nbs, "loop", {"01_a": {"needs": ["02_b"]}, "02_b": {"needs": ["01_a"]}})
+    with pytest.raises(ProfileError, match="circular needs"):
+        pipeline.plan("loop", notebooks_dir=nbs)
+
+
+def test_context_records_every_parameter_of_the_parameters_cell(tmp_path: Path, monkeypatch) -> None:
+    from xcorr_lib.common import provenance
+
+    monkeypatch.setenv("XCORR_RESULTS_DIR", str(tmp_path / "results"))
+    nbs = tmp_path / "notebooks"
+    make_notebook(nbs / "09_x.ipynb", 'profile = "smoke"\nseed = 3\nsizes = [1, 2]  # any comment')
+    ctx = provenance.context("09_x", {"profile": "paper", "seed": 4, "sizes": [5], "other": 1}, notebooks_dir=nbs)
+    assert (ctx.notebook, ctx.profile, ctx.params, ctx.seed) == ("09_x", "paper", {"seed": 4, "sizes": [5]}, 4)
+    path = ctx.save_table(pd.DataFrame({"a": [1]}), "t")
+    row = pd.read_csv(tmp_path / "results" / "manifest.csv").iloc[-1]
+    assert path.is_file() and row.notebook == "09_x" and row.profile == "paper" and row.seed == 4
+    assert json.loads(row.parameters) == {"seed": 4, "sizes": [5]}
+    with pytest.raises(ValueError, match=r"parameters \['sizes'\] are not defined"):
+        provenance.context("09_x", {"profile": "smoke", "seed": 1}, notebooks_dir=nbs)
