@@ -153,9 +153,10 @@ def test_module_entry_point_runs_as_a_subprocess(tiny) -> None:
 def _err(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
     rc = cli.main(argv)
     captured = capsys.readouterr()
-    assert rc == 1
+    assert rc == 2
     assert captured.err.startswith("xcorr: error: ")
     assert "Traceback" not in captured.err
+    assert captured.err.count("\n") == 1  # one clear line
     return captured.err
 
 
@@ -292,3 +293,29 @@ def test_script_taps_give_the_eager_outputs(how: str, tmp_path) -> None:
 def test_parse_modules_round_trips(mods: dict[str, int]) -> None:
     assert cli.parse_modules(",".join(f"{n}:{d}" for n, d in mods.items())) == mods
     assert cli.parse_modules(",".join(mods)) == {n: i for i, n in enumerate(mods)}
+
+
+def test_truncated_file_closest_module_empty_and_corrupt_probe_folders(tiny, tmp_path, capsys) -> None:
+    d = tiny["dir"]
+    truncated = tmp_path / "cut.pt"
+    whole = (d / "a.pt").read_bytes()
+    truncated.write_bytes(whole[: len(whole) // 2])
+    msg = _err(capsys, ["compare", str(truncated), str(d / "b.pt"), "--modules-a", "act1:0",
+                        "--modules-b", "act1:0", "--dataset", "digits"])
+    assert "cannot read model file" in msg and "cut.pt" in msg
+    msg = _err(capsys, ["compare", str(d / "a.pt"), str(d / "b.pt"), "--modules-a", "act3:0",
+                        "--modules-b", "act1:0", "--dataset", "digits"])
+    assert "'act3'" in msg and "closest: act1, act2" in msg and "valid modules:" in msg
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    msg = _err(capsys, ["compare", "resnet18", "resnet18", "--weights-a", "none", "--weights-b", "none",
+                        "--probe-dir", str(empty)])
+    assert "no images" in msg and str(empty) in msg
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    from PIL import Image
+    Image.new("RGB", (40, 40)).save(bad / "fine.png")
+    (bad / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    msg = _err(capsys, ["compare", "resnet18", "resnet18", "--weights-a", "none", "--weights-b", "none",
+                        "--probe-dir", str(bad)])
+    assert "broken.jpg" in msg and "cannot read image" in msg

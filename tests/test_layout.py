@@ -1,7 +1,7 @@
 """The layout rules of xcorr_lib (README "Adding an experiment"), read from the source itself.
 
 Layers, lowest first: common < data < nets < score < measures < studies < entry points
-(cli.py, pipeline.py). A module may import its own layer and the layers below; a study
+(cli.py, pipeline.py, preflight.py). A module may import its own layer and the layers below; a study
 never imports another study; nothing imports upward. Imports are read with ``ast`` from
 every module, at module level AND inside functions, relative imports resolved.
 Also: no import cycle between modules, no private name (``_x``) imported from another
@@ -21,7 +21,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "xcorr_lib"
 LAYERS = ("common", "data", "nets", "score", "measures", "studies")
-ENTRY_POINTS = ("cli", "pipeline", "__init__", "__main__")
+ENTRY_POINTS = ("cli", "pipeline", "preflight", "__init__", "__main__")
 MAX_MODULE_LINES = 400
 MAX_CELL_LINES = 25
 NOTEBOOK_STUDY = {"00_quickstart": None, "01_fcn_correlations": "fcn_tables", "02_cnn_vs_fcn": "fcn_tables",

@@ -7,13 +7,14 @@ Example::
 
 A model is a zoo name or a file (TorchScript, or a ``torch.save``-d model: see
 ``xcorr compare --help`` for how files are loaded safely). Errors the user can fix print
-one line ``xcorr: error: ...`` and exit with status 1 (``--debug``: the traceback);
-usage errors exit with status 2 (argparse).
+one line ``xcorr: error: ...`` on stderr and exit with status 2, like argparse's usage
+errors (``--debug``: the traceback).
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import platform
 import sys
@@ -37,7 +38,7 @@ _TRANSFORM = "ResNet18_Weights.IMAGENET1K_V1"  # preprocessing of --probe-dir im
 
 
 class CLIError(Exception):
-    """An error the user can fix; printed as one line, exit status 1."""
+    """An error the user can fix; printed as one line, exit status 2."""
 
 
 def parse_modules(spec: str) -> dict[str, int]:
@@ -81,10 +82,12 @@ def _load_side(spec: str, weights: str, modules: str | None, *, side: str, args:
     else:
         raise CLIError(f"unknown model {spec!r}: not a file and not a zoo model; "
                        f"zoo models: {', '.join(zoo.MODELS)}")
-    known = {n for n, _ in model.named_modules() if n}
+    known = [n for n, _ in model.named_modules() if n]
     missing = [m for m in mods if m not in known]
     if missing:
-        raise CLIError(f"unknown module(s) {', '.join(map(repr, missing))} in model {side} ({spec}); "
+        close = sorted({c for m in missing for c in difflib.get_close_matches(m, known, n=2)})
+        hint = f" (closest: {', '.join(close)})" if close else ""
+        raise CLIError(f"unknown module(s) {', '.join(map(repr, missing))} in model {side} ({spec}){hint}; "
                        f"valid modules: {info['valid']}")
     if isinstance(model, torch.jit.ScriptModule):
         try:
@@ -269,6 +272,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CLIError, ModelFileError, zoo.WeightsUnavailableError) as err:
         if args.debug:
             raise
-        print(f"xcorr: error: {err}", file=sys.stderr)
-        return 1
+        print(f"xcorr: error: {' '.join(str(err).split())}", file=sys.stderr)  # one line
+        return 2
     return 0

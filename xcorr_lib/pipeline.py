@@ -349,6 +349,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--site", type=Path, default=None, help="HTML folder (default results/html)")
     parser.add_argument("--kernel", default=None, help="Jupyter kernel name (default: the notebook's)")
     parser.add_argument("--no-progress", action="store_true", help="hide papermill's progress bar")
+    parser.add_argument("--preflight", action="store_true", help="only check that every input is present")
+    parser.add_argument("--no-preflight", action="store_true", help="skip the input check before running")
     args = parser.parse_args(argv)
     notebooks_dir = args.notebooks or _default_notebooks_dir()
     try:
@@ -367,6 +369,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if not args.profile:
             parser.error("--profile is required (or use --list / --html)")
+        if not args.no_preflight:
+            report = _preflight(args.profile, notebooks_dir, args.only, dict(args.param))
+            if not report.ok or args.preflight:
+                print(report.text(), file=sys.stderr if not report.ok else sys.stdout)
+                return 0 if report.ok else 2
         done = run_notebooks(args.profile, only=args.only, notebooks_dir=notebooks_dir,
                              out_dir=args.out, params_override=dict(args.param),
                              kernel=args.kernel, progress=not args.no_progress)
@@ -375,9 +382,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ProfileError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except NotebookFailed as err:
-        print(f"error: {err}", file=sys.stderr)
+    except NotebookFailed as err:  # its error was printed once, with the failing cell, above
+        print(f"error: notebook {err.notebook!r} failed (see above); partial notebook: {err.output}",
+              file=sys.stderr)
         return 1
+
+
+def _preflight(profile: str, notebooks_dir: Path, only: Sequence[str] | None, override: Mapping[str, Any]):
+    """The preflight report of this run, and which of all profiles could run here."""
+    from xcorr_lib import preflight
+
+    runs, _ = plan(profile, notebooks_dir=notebooks_dir, only=only, params_override=override)
+    others = {}
+    for other in list_profiles(notebooks_dir / "profiles"):
+        if other != profile:
+            try:
+                others[other] = plan(other, notebooks_dir=notebooks_dir)[0]
+            except ProfileError:
+                continue
+    return preflight.check(profile, runs, other_profiles=others)
 
 
 if __name__ == "__main__":

@@ -85,6 +85,23 @@ def git_commit() -> str:
         return "unknown"
 
 
+def atomic_write(path: Path, write: Any) -> Path:
+    """Call ``write(tmp)`` for a temporary file in ``path``'s folder, then rename it to ``path``.
+
+    A run killed while writing leaves at most a ``.<name>.<pid>.tmp`` file, never a partial
+    ``path`` that a later run would trust (the rename is atomic on POSIX file systems).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 def record(artifact: Path, kind: str, *, notebook: str, profile: str = "",
            params: Mapping[str, Any] | None = None, seed: int | None = None,
            data: str = "") -> None:
@@ -101,11 +118,17 @@ def record(artifact: Path, kind: str, *, notebook: str, profile: str = "",
         "seed": "" if seed is None else seed, "data": data, "git_commit": git_commit(),
         "parameters": json.dumps(dict(params or {}), sort_keys=True, default=str),
     }
-    with manifest.open("a", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=MANIFEST_COLUMNS)
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
+    old = "" if new else manifest.read_text()
+
+    def write(tmp: Path) -> None:  # the whole file again, so a kill never leaves half a row
+        with tmp.open("w", newline="") as fh:
+            fh.write(old)
+            writer = csv.DictWriter(fh, fieldnames=MANIFEST_COLUMNS)
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+
+    atomic_write(manifest, write)
 
 
 def notebook_ran(notebook: str, profile: str) -> bool:
@@ -127,8 +150,7 @@ def save_table(df: Any, name: str, *, notebook: str, profile: str = "",
 
     Returns the path written.
     """
-    path = tables_dir() / f"{name}.csv"
-    df.to_csv(path, index=False)
+    path = atomic_write(tables_dir() / f"{name}.csv", lambda tmp: df.to_csv(tmp, index=False))
     record(path, "table", notebook=notebook, profile=profile, params=params, seed=seed, data=data)
     return path
 
@@ -140,12 +162,10 @@ def save_figure(fig: Any, name: str, *, notebook: str, profile: str = "",
 
     Returns the PNG path.
     """
-    png = figures_dir() / f"{name}.png"
-    fig.savefig(png, dpi=dpi, bbox_inches="tight")
+    png = atomic_write(figures_dir() / f"{name}.png", lambda tmp: fig.savefig(tmp, dpi=dpi, bbox_inches="tight"))
     record(png, "figure", notebook=notebook, profile=profile, params=params, seed=seed, data=data)
     if pdf:
-        out = png.with_suffix(".pdf")
-        fig.savefig(out, bbox_inches="tight")
+        out = atomic_write(png.with_suffix(".pdf"), lambda tmp: fig.savefig(tmp, bbox_inches="tight"))
         record(out, "figure", notebook=notebook, profile=profile, params=params, seed=seed, data=data)
     return png
 

@@ -11,7 +11,7 @@ transfer fails after that long, then resumes up to :data:`RETRIES` times if it h
 progress). A host that could not be reached at all (DNS failure, refused, timeout) is
 skipped for the remaining files of the same call (``dead_hosts``), so a machine without
 internet fails within seconds. Proxies from the usual ``*_proxy`` environment variables
-are honoured (``urllib``).
+are honoured (``urllib``), read at every request. Redirects are followed.
 """
 
 from __future__ import annotations
@@ -32,9 +32,11 @@ CHUNK = 1 << 16
 USER_AGENT = "xcorr-lib (https://github.com/; dataset download)"
 
 
-def urlopen(request: urllib.request.Request, timeout: float):  # pragma: no cover - real network
-    """Open ``request`` (the seam tests monkeypatch to simulate servers and failures)."""
-    return urllib.request.urlopen(request, timeout=timeout)
+def urlopen(request: urllib.request.Request, timeout: float):
+    """Open ``request`` with a fresh opener, so ``*_proxy`` variables are read now (the cached
+    opener of ``urllib.request.urlopen`` keeps the proxies of its first use). Tests run it
+    against a real server on 127.0.0.1; some monkeypatch it to simulate failures."""
+    return urllib.request.build_opener().open(request, timeout=timeout)
 
 
 def _describe(exc: BaseException) -> str:

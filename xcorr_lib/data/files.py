@@ -40,6 +40,27 @@ def candidate_names(spec: DatasetSpec, fs: FileSpec) -> list[str]:
     return names
 
 
+#: Environment variable naming mirrors tried before the official ones: base URLs or local
+#: folders holding ``<dataset folder>/<official file name>`` (the data folder's layout),
+#: several separated by spaces or commas.
+MIRROR_ENV = "XCORR_DATA_MIRROR"
+
+
+def mirror_bases() -> list[str]:
+    """The bases of ``$XCORR_DATA_MIRROR``, in order (local folders as ``file://`` URLs)."""
+    out = []
+    for base in os.environ.get(MIRROR_ENV, "").replace(",", " ").split():
+        if "://" not in base:
+            base = Path(base).expanduser().resolve().as_uri()
+        out.append(base.rstrip("/"))
+    return out
+
+
+def urls_for(spec: DatasetSpec, fs: FileSpec) -> list[str]:
+    """Where ``fs`` is downloaded from: the ``$XCORR_DATA_MIRROR`` bases first, then the official URLs."""
+    return [f"{base}/{spec.folder}/{fs.filename}" for base in mirror_bases()] + list(fs.urls)
+
+
 def locate(spec: DatasetSpec, fs: FileSpec, root: str | os.PathLike[str] | None) -> Path | None:
     """The first existing path of ``fs`` under the search roots, or None."""
     for base in search_roots(root):
@@ -131,10 +152,10 @@ def ensure_files(spec: DatasetSpec, files: Sequence[FileSpec], *,
             continue
         if target_dir is None:
             still.append(fs)
-            attempts.extend((u, "not tried: no writable data folder") for u in fs.urls)
+            attempts.extend((u, "not tried: no writable data folder") for u in urls_for(spec, fs))
             continue
         ok, tried = _dl.download(
-            fs.urls, target_dir / fs.filename, progress=progress, dead_hosts=dead_hosts,
+            urls_for(spec, fs), target_dir / fs.filename, progress=progress, dead_hosts=dead_hosts,
             verify=lambda p, fs=fs: verify_file(spec, fs, p))
         attempts.extend(tried)
         if ok:
@@ -161,13 +182,14 @@ def _unavailable_message(spec: DatasetSpec, still: Sequence[FileSpec],
         lines.append("Download attempts (all failed):")
         lines += [f"  {url} -> {err}" for url, err in attempts] or ["  (none)"]
     else:
-        lines.append("download=False, so nothing was downloaded. Official URLs:")
-        lines += [f"  {u}" for fs in still for u in fs.urls]
+        lines.append("download=False, so nothing was downloaded. URLs:")
+        lines += [f"  {u}" for fs in still for u in urls_for(spec, fs)]
     lines.append("To place the files by hand, get them from one of these URLs (any copy "
                  "with the same content works) and save them as:")
     lines += [f"  {place_dir / fs.filename}" for fs in still]
     lines.append("or point XCORR_DATA_DIR (or root=) to a folder holding "
-                 f"{spec.folder}/<file>. See data/README.md.")
+                 f"{spec.folder}/<file>, or XCORR_DATA_MIRROR to a server or folder with that "
+                 "layout. See data/README.md.")
     if hint:
         lines.append(hint)
     return "\n".join(lines)

@@ -45,6 +45,7 @@ from torch import nn
 
 from xcorr_lib.common.checks import check_option, check_positive_int
 from xcorr_lib.common.fingerprints import data_fingerprint, model_fingerprint
+from xcorr_lib.common.provenance import atomic_write
 from xcorr_lib.nets.evaluate import as_class_labels, as_pixel_images, check_labels_fit, evaluate
 
 LossName = Literal["original", "logits"]
@@ -194,12 +195,10 @@ def _cache_dir(cache: bool | str | os.PathLike | None) -> Path | None:
 
 
 def _save(path: Path, result: AttackResult) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, X_adv=result.X_adv, linf=result.linf, l2=result.l2,
-                        per_round=np.array(result.per_round.to_json(orient="split")),
-                        params=np.array(json.dumps(result.params, sort_keys=True)))
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: np.savez_compressed(
+        tmp, X_adv=result.X_adv, linf=result.linf, l2=result.l2,
+        per_round=np.array(result.per_round.to_json(orient="split")),
+        params=np.array(json.dumps(result.params, sort_keys=True))))
 
 
 def _load(path: Path) -> AttackResult:
@@ -257,7 +256,8 @@ def substitute_attack(
     batch_size : gradient batch (paper: 500); progress : tqdm bar over rounds.
     cache : None/True: keep the result in ``results/attacks/<key>.npz`` and reuse it (key:
         hash of all settings, the data, the substitute's architecture and seeded initial
-        weights, the training function's name); a folder: cache there; False: off.
+        weights, the training function's name, torch's CPU thread count); a folder: cache
+        there; False: off. Written atomically; an unreadable file is recomputed with a warning.
         Delete the file to recompute after changing the training code.
 
     Returns
@@ -283,7 +283,8 @@ def substitute_attack(
     params = {"rounds": rounds, "eps": eps, "loss": loss, "substitute_init": substitute_init,
               "seed": int(seed), "batch_size": batch_size, "recipe": _describe(recipe),
               "train_fn": _describe(train_fn), "make_substitute": _describe(make_substitute),
-              "n_images": int(X0.shape[0]), "data": data_fingerprint(X0, y)}
+              "n_images": int(X0.shape[0]), "data": data_fingerprint(X0, y),
+              "torch_threads": torch.get_num_threads()}  # FGSM's gradients may differ in the last bits
     folder, path = _cache_dir(cache), None
     if folder is not None:
         key_obj = {**params, "substitute_fingerprint": _fingerprint_model(make_substitute, seeds[0]),

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Mapping, TypeVar
@@ -77,11 +76,6 @@ def cached_model(key: Mapping[str, Any], stem: str, template: Callable[[], M], b
     payload = {"key": full, "state_dict": model.state_dict(),
                "history": {c: history[c].tolist() for c in history.columns},
                "torch_version": str(torch.__version__)}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    provenance.atomic_write(path, lambda tmp: torch.save(payload, tmp))
     model.checkpoint_path_ = path  # type: ignore[assignment]
     return model

@@ -50,7 +50,7 @@ from torch import nn
 __all__ = [
     "DEFAULT_WEIGHTS", "EFFICIENTNET_THIRD_STAGE_READINGS", "FAMILIES", "MODELS", "WeightsUnavailableError",
     "ZooModel", "available_weights", "checkpoint_dir", "family_models", "get_entry",
-    "load_model", 
+    "load_model", "weights_file",
     "resolve_weights", "stage_units", "truncate", "weights_label",
 ]
 
@@ -183,9 +183,17 @@ def _fetch(url: str, dest: Path, timeout: float) -> None:
             os.unlink(tmp.name)
 
 
+def weights_file(name: str, weights: Any) -> tuple[Path, str] | None:
+    """(the file torchvision reads the weights from, its URL), or None for random init.
+    Nothing is downloaded; ``path.is_file()`` says whether the weights are here."""
+    member = resolve_weights(name, weights)
+    if member is None:
+        return None
+    return checkpoint_dir() / member.url.rsplit("/", 1)[-1], member.url
+
+
 def _ensure_cached(name: str, member: Any, *, download: bool, timeout: float) -> Path:
-    url = member.url
-    path = checkpoint_dir() / url.rsplit("/", 1)[-1]
+    path, url = weights_file(name, member)  # type: ignore[misc]
     if path.is_file():
         return path
     reason = "downloads disabled (download=False)"
