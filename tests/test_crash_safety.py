@@ -41,8 +41,13 @@ TRAIN = textwrap.dedent("""
 """)
 
 
+SHARED = ROOT.parent / "shared" / "data"
+
+
 def _env(results: Path) -> dict:
-    return {**os.environ, "XCORR_RESULTS_DIR": str(results), "XCORR_ROOT": str(ROOT), "PYTHONWARNINGS": "always"}
+    data = {"XCORR_DATA_DIR": str(SHARED)} if SHARED.is_dir() and "XCORR_DATA_DIR" not in os.environ else {}
+    return {**os.environ, **data, "XCORR_RESULTS_DIR": str(results), "XCORR_ROOT": str(ROOT),
+            "PYTHONWARNINGS": "always"}
 
 
 def test_killed_while_writing_a_checkpoint_leaves_nothing_trusted(tmp_path: Path) -> None:

@@ -165,9 +165,8 @@ def plan(profile: str, *, notebooks_dir: Path, profiles_dir: Path | None = None,
 def _needs(value: Any, name: str, table: Mapping[str, Any]) -> list[str]:
     """The ``needs`` list of one notebook, checked against the profile."""
     needed = [value] if isinstance(value, str) else list(value or [])
-    for other in needed:
-        if other not in table:
-            raise ProfileError(f"{name} needs {other!r}, which the profile does not list")
+    if unknown := [other for other in needed if other not in table]:
+        raise ProfileError(f"{name} needs {unknown[0]!r}, which the profile does not list")
     return needed
 
 
@@ -178,7 +177,6 @@ def _in_dependency_order(runs: list, needs: Mapping[str, list[str]], profile: st
     profile (an executed-notebook row in the manifest whose file still exists); else
     ProfileError naming it, before anything runs."""
     by_name, ordered, state = {r[0]: r for r in runs}, [], {}
-
     def visit(name: str, chain: tuple[str, ...]) -> None:
         if state.get(name) == "done":
             return
@@ -392,15 +390,9 @@ def _preflight(profile: str, notebooks_dir: Path, only: Sequence[str] | None, ov
     """The preflight report of this run, and which of all profiles could run here."""
     from xcorr_lib import preflight
 
-    runs, _ = plan(profile, notebooks_dir=notebooks_dir, only=only, params_override=override)
-    others = {}
-    for other in list_profiles(notebooks_dir / "profiles"):
-        if other != profile:
-            try:
-                others[other] = plan(other, notebooks_dir=notebooks_dir)[0]
-            except ProfileError:
-                continue
-    return preflight.check(profile, runs, other_profiles=others)
+    plans = {p: plan(p, notebooks_dir=notebooks_dir)[0] for p in list_profiles(notebooks_dir / "profiles") if p != profile}
+    runs = plan(profile, notebooks_dir=notebooks_dir, only=only, params_override=override)[0]
+    return preflight.check(profile, runs, other_profiles=plans)
 
 
 if __name__ == "__main__":
