@@ -248,6 +248,9 @@ def test_parse_modules_and_list_models(capsys) -> None:
     assert cli.main(["list-models"]) == 0
     text = capsys.readouterr().out
     assert "layer4*" in text and "features.transition3*" in text and "efficientnet_b4" in text
+    for name in ("resnet50", "resnet101", "resnet152"):
+        line = next(ln for ln in text.splitlines() if ln.startswith(name + " "))
+        assert "default: IMAGENET1K_V2" in line
 
 
 class _Net(nn.Module):

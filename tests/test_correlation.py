@@ -432,3 +432,54 @@ def test_constant_unit_rule_is_relative_to_the_unit(seed, m, scale):
     assert constant_units(x).tolist() == [False, True, True, True]
     res = neuron_correlation(x, np.zeros(4, int), rng.normal(size=(m, 3)), np.zeros(3, int))
     assert res.n_constant_a == 3
+
+
+# ----------------------------------------------------------------------------- the original ImageNet loop
+def original_imagenet_loop(A: np.ndarray, B: np.ndarray) -> float:
+    """A literal replay of ``get_correlation`` of the authors' ResNet/DenseNet scripts (one stage,
+    depth 0, both directions): torch.corrcoef per pair, ``max_corr = -1`` to start, and the
+    NaN test that is never true (``np.abs`` returns a new numpy scalar; ``nan > x`` is False)."""
+    def side(X: np.ndarray, Y: np.ndarray) -> float:
+        scores = []
+        for u in range(X.shape[1]):
+            max_corr = -1
+            for v in range(Y.shape[1]):
+                pair = torch.stack([torch.as_tensor(X[:, u]), torch.as_tensor(Y[:, v])])
+                corr = np.abs(torch.corrcoef(pair)[0, 1].numpy())
+                if corr is np.nan:  # as the original: never true
+                    corr = 0
+                if corr > max_corr:
+                    max_corr = corr
+            scores.append(max_corr)
+        return float(np.mean(scores))
+    return 0.5 * (side(A, B) + side(B, A))
+
+
+@pytest.mark.parametrize("case", ["some-dead", "all-dead-b", "none-dead"])
+def test_constant_policies_against_a_replay_of_the_original_loop(case):
+    rng = np.random.default_rng(4)
+    A, B = rng.random((10, 12)), rng.random((10, 9))
+    A[:, :4] = 0.0 if case != "none-dead" else A[:, :4]  # dead after ReLU: zero on every image
+    B[:, [1, 5]] = 0.0 if case == "some-dead" else B[:, [1, 5]]
+    if case == "all-dead-b":
+        B[:] = 0.0
+    la, lb = np.zeros(12, int), np.zeros(9, int)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        replay = original_imagenet_loop(A, B)
+    minus_one = neuron_correlation(A, la, B, lb, constant="minus-one")
+    assert minus_one.score == pytest.approx(replay, abs=1e-6)
+    assert minus_one.score == pytest.approx(neuron_correlation_reference(A, la, B, lb, constant="minus-one"), abs=1e-6)
+    # the other policies: what the loop would give with dead units at 0, or left out
+    dead_a, dead_b = constant_units(A), constant_units(B)
+    if case == "all-dead-b":
+        dead_a = np.ones_like(dead_a)  # no candidate correlation is defined for any unit of A
+    live = lambda s, dead: s[~dead] if (~dead).any() else s  # noqa: E731
+    zero = neuron_correlation(A, la, B, lb, constant="zero")
+    side_a = np.where(minus_one.scores_a < 0, 0.0, minus_one.scores_a)
+    side_b = np.where(minus_one.scores_b < 0, 0.0, minus_one.scores_b)
+    assert zero.score == pytest.approx(0.5 * (side_a.mean() + side_b.mean()), abs=1e-6)
+    if case != "all-dead-b":
+        exclude = neuron_correlation(A, la, B, lb, constant="exclude")
+        assert exclude.score == pytest.approx(0.5 * (live(side_a, dead_a).mean() + live(side_b, dead_b).mean()), abs=1e-6)
+    assert (minus_one.n_constant_a, minus_one.scores_a.min()) == (4 if case != "none-dead" else 0,
+                                                                 -1.0 if case != "none-dead" else minus_one.scores_a.min())

@@ -165,3 +165,32 @@ def test_summarize_groups() -> None:
     out = summarize(df, ["net"]).set_index("net")
     assert out.loc["a", "mean"] == pytest.approx(2.0) and out.loc["a", "n"] == 3
     assert out.loc["b", "ci_low"] == out.loc["b", "ci_high"] == pytest.approx(5.0)
+
+
+# ----------------------------------------------------------------------------- null_score
+@pytest.mark.parametrize("variant", ["paper", "original"])
+@pytest.mark.parametrize("direction", ["both", "forward"])
+@pytest.mark.parametrize("sizes", [([30, 20], [50, 10, 5]), ([12] * 4, [80])])
+def test_null_score_matches_a_20_repeat_simulation(variant, direction, sizes) -> None:
+    from xcorr_lib import null_score
+
+    la = np.repeat(np.arange(len(sizes[0])), sizes[0])
+    lb = np.repeat(np.arange(len(sizes[1])), sizes[1])
+    exact, se0 = null_score(la, lb, 10, variant=variant, direction=direction)
+    mc, se = null_score(la, lb, 10, variant=variant, direction=direction, method="monte-carlo", n_repeats=20, seed=1)
+    assert se0 == 0.0 and se > 0
+    assert abs(exact - mc) < 3 * se + 1e-4, (exact, mc, se)
+
+
+def test_null_score_of_table_3_is_the_published_level() -> None:
+    from xcorr_lib import null_score
+
+    cnn = np.repeat([0, 1], [5408, 1600])
+    got = [null_score(np.repeat(np.arange(len(w)), w), cnn, 10, variant="original", direction="forward")[0]
+           for w in ([100], [60, 40], [40, 60], [50, 50], [20] * 5)]
+    np.testing.assert_allclose(got, [0.925, 0.913, 0.909, 0.912, 0.559], atol=2e-3)
+    assert got[4] < (1 + 1 + 1 / 2 + 1 / 3 + 1 / 4) / 5  # Net5's depth caps it
+    with pytest.raises(ValueError, match="n_probes"):
+        null_score([0], [0], 2)
+    with pytest.raises(ValueError, match="unknown method"):
+        null_score([0], [0], 5, method="guess")

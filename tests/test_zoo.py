@@ -96,8 +96,12 @@ def test_unknown_names_list_the_valid_ones() -> None:
 
 
 def test_weight_names_resolve() -> None:
-    assert zoo.resolve_weights("resnet50", "default").name == "IMAGENET1K_V1"
-    assert zoo.resolve_weights("resnet50", "DEFAULT").name == "IMAGENET1K_V1"
+    assert zoo.resolve_weights("resnet50", "default").name == "IMAGENET1K_V2"  # Weights.DEFAULT, as the original
+    assert zoo.resolve_weights("resnet50", "DEFAULT").name == "IMAGENET1K_V2"
+    assert zoo.resolve_weights("resnet50", "IMAGENET1K_V1").name == "IMAGENET1K_V1"  # still there by name
+    assert [zoo.default_weights(n) for n in ("resnet18", "resnet101", "resnet152", "efficientnet_b1",
+                                             "densenet121")] == ["IMAGENET1K_V1", "IMAGENET1K_V2", "IMAGENET1K_V2",
+                                                                 "IMAGENET1K_V2", "IMAGENET1K_V1"]
     assert zoo.resolve_weights("resnet50", "IMAGENET1K_V2").name == "IMAGENET1K_V2"
     assert zoo.resolve_weights("resnet50", "ResNet50_Weights.IMAGENET1K_V2").name == "IMAGENET1K_V2"
     assert zoo.resolve_weights("resnet50", None) is None

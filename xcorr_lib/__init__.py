@@ -4,6 +4,7 @@ The entry points most users need are re-exported here::
 
     from xcorr_lib import neuron_correlation, capture_activations
     from xcorr_lib import prepare, score_prepared, pair_table     # many pairs, each net prepared once
+    from xcorr_lib import null_score                              # what unrelated units score
 
 Layers, each a folder, each importing only the layers above it in this list (a test,
 tests/test_layout.py, reads every import and fails on a violation):
@@ -42,6 +43,7 @@ _EXPORTS = {
     "score_prepared": "xcorr_lib.score.correlation",
     "neuron_correlation_reference": "xcorr_lib.score.reference",
     "pair_table": "xcorr_lib.score.pairs",
+    "null_score": "xcorr_lib.score.null",
     "capture_activations": "xcorr_lib.nets.capture",
     "capture_all": "xcorr_lib.nets.capture",
 }

@@ -190,8 +190,10 @@ def list_models() -> str:
     for entry in zoo.MODELS.values():
         stages = ", ".join(s + ("*" if s == entry.paper_stage else "") for s in entry.stages)
         lines.append(f"{entry.name:16s} {entry.family:12s} weights: "
-                     f"{'/'.join(zoo.available_weights(entry.name))}\n{'':16s} stages: {stages}")
-    lines.append("* = the paper's stage (default for --modules); 'default' weights = IMAGENET1K_V1")
+                     f"{'/'.join(zoo.available_weights(entry.name))}  default: {zoo.default_weights(entry.name)}"
+                     f"\n{'':16s} stages: {stages}")
+    lines.append("* = the paper's stage (default for --modules); default = torchvision's Weights.DEFAULT, "
+                 "what the original scripts loaded")
     return "\n".join(lines)
 
 
@@ -227,8 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("model_b", metavar="MODEL_B")
     for s in ("a", "b"):
         c.add_argument(f"--weights-{s}", default="default", metavar="W",
-                       help="zoo weights: default (IMAGENET1K_V1), none (seeded random init) or a "
-                            "torchvision weights name such as IMAGENET1K_V2")
+                       help="zoo weights: default (torchvision's DEFAULT, see list-models), none (seeded "
+                            "random init) or a torchvision weights name such as IMAGENET1K_V1")
         c.add_argument(f"--modules-{s}", metavar="NAME:DEPTH,...",
                        help="modules to compare with their depth ids (default for zoo models: the "
                             "paper's stage at depth 0; required for files)")
@@ -243,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--n", type=int, help="number of probes (default: all)")
     c.add_argument("--seed", type=int, default=0, help="seed of the probe draw and of random inits")
     for flag, choices in (("--variant", ("paper", "original")), ("--direction", ("both", "forward")),
-                          ("--constant", ("zero", "exclude")), ("--spatial", ("flatten", "mean"))):
+                          ("--constant", ("zero", "exclude", "minus-one")), ("--spatial", ("flatten", "mean"))):
         c.add_argument(flag, default=choices[0], choices=choices, help=f"default {choices[0]}")
     c.add_argument("--channels", type=_int_list, metavar="0,1,...",
                    help="keep only these channels of conv outputs (the original used 0)")

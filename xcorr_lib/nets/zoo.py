@@ -20,9 +20,9 @@ a 1x1 conv (``features.8``). We use ``features.3``: the third MBConv stage, whic
 as stage 1 (24 channels, 56x56). Both are in :data:`EFFICIENTNET_THIRD_STAGE_READINGS`;
 any stage can be chosen by name.
 
-Weights. ``weights="default"`` means ``IMAGENET1K_V1``, what the original scripts got from
-torchvision's old ``pretrained=True``. ResNet-50/101/152 and EfficientNet-B1 also have
-``IMAGENET1K_V2`` (torchvision's newer recipe), which must be asked for by name. Files
+Weights. ``weights="default"`` means torchvision's ``Weights.DEFAULT`` (:func:`default_weights`),
+what the original scripts loaded: ``IMAGENET1K_V2`` for ResNet-50/101/152 and EfficientNet-B1
+(torchvision's newer recipe), ``IMAGENET1K_V1`` for the others; V1 stays available by name. Files
 are cached in ``$TORCH_HOME/hub/checkpoints`` (torchvision's cache). Without internet
 and without the cached file, :func:`load_model` raises :class:`WeightsUnavailableError`
 at once, naming the file, its URL and the folder to put it in. ``weights=None`` gives a
@@ -48,7 +48,7 @@ import torch
 from torch import nn
 
 __all__ = [
-    "DEFAULT_WEIGHTS", "EFFICIENTNET_THIRD_STAGE_READINGS", "FAMILIES", "MODELS", "WeightsUnavailableError",
+    "default_weights", "EFFICIENTNET_THIRD_STAGE_READINGS", "FAMILIES", "MODELS", "WeightsUnavailableError",
     "ZooModel", "available_weights", "checkpoint_dir", "family_models", "get_entry",
     "load_model", "weights_file",
     "resolve_weights", "stage_units", "truncate", "weights_label",
@@ -62,7 +62,13 @@ EFFICIENTNET_THIRD_STAGE_READINGS: dict[str, str] = {
 }
 
 
-DEFAULT_WEIGHTS = "IMAGENET1K_V1"  # what torchvision's old ``pretrained=True`` loaded
+def default_weights(name: str) -> str:
+    """The weights ``"default"`` means for ``name``: torchvision's ``Weights.DEFAULT``, which the
+    authors' scripts loaded (IMAGENET1K_V2 for ResNet-50/101/152 and EfficientNet-B1, V1 else)."""
+    from torchvision.models import get_model_weights
+
+    get_entry(name)
+    return get_model_weights(name).DEFAULT.name
 
 
 @dataclass(frozen=True)
@@ -129,7 +135,7 @@ def available_weights(name: str) -> list[str]:
 def resolve_weights(name: str, weights: Any) -> Any:
     """The torchvision weights enum member for ``weights``, or None for random init.
 
-    ``weights`` may be None, ``"default"`` (any case: ``IMAGENET1K_V1``), an enum member
+    ``weights`` may be None, ``"default"`` (any case: :func:`default_weights`), an enum member
     name (``"IMAGENET1K_V2"``), a qualified name (``"ResNet50_Weights.IMAGENET1K_V2"``)
     or a member of the model's weights enum.
     """
@@ -143,7 +149,7 @@ def resolve_weights(name: str, weights: Any) -> Any:
     if isinstance(weights, str):
         key = weights.split(".")[-1]
         if key.lower() == "default":
-            key = DEFAULT_WEIGHTS
+            key = default_weights(name)
         if key in enum.__members__ and key != "DEFAULT":
             return enum[key]
     raise ValueError(f"unknown weights {weights!r} for {name}; valid: None, 'default', "
@@ -218,7 +224,7 @@ def load_model(name: str, weights: Any = "default", *, seed: int = 0,
     Parameters
     ----------
     name : a key of :data:`MODELS`.
-    weights : ``"default"`` (IMAGENET1K_V1), a weights name, or None for random init.
+    weights : ``"default"`` (torchvision's DEFAULT, :func:`default_weights`), a weights name, or None.
     seed : seeds the random init (``weights=None``); the global RNG is left untouched.
     device : where to put the model (default CPU).
     download : try to download missing weights; False raises at once.

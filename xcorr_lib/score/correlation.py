@@ -24,7 +24,8 @@ Conventions: ties in the argmax go to the lowest index of v; |rho| is clamped to
 [0, 1]; a constant unit (std <= 1e-6 * max|a_u|, exact zeros included) has rho = 0
 with every unit, so its S is 0 and its match is -1. ``constant="zero"`` keeps those
 zeros in the mean (reproduces the original MLP numbers), ``constant="exclude"`` drops
-them from the mean. The result reports how many there were on each side.
+them from the mean, ``constant="minus-one"`` counts them as -1 (the original ImageNet
+scripts, Tables 5-7). The result reports how many there were on each side.
 """
 
 from __future__ import annotations
@@ -42,10 +43,10 @@ from xcorr_lib.score import _blocked, _inputs
 
 Variant = Literal["paper", "original"]
 Direction = Literal["both", "forward"]
-ConstantPolicy = Literal["zero", "exclude"]
+ConstantPolicy = Literal["zero", "exclude", "minus-one"]
 VARIANTS = ("paper", "original")
 DIRECTIONS = ("both", "forward")
-CONSTANTS = ("zero", "exclude")
+CONSTANTS = ("zero", "exclude", "minus-one")
 
 __all__ = ["CorrelationResult", "Prepared", "neuron_correlation", "prepare", "score_prepared",
            "depth_penalty", "match_weight"]
@@ -229,11 +230,11 @@ def score_prepared(
     found_a, found_b = _blocked.best_matches(
         za, layout_a, zb, layout_b, weight=lambda l_a, l_b: float(match_weight(variant, l_a, l_b)),
         both=both, block_size=block_size, progress=progress)
-    side_a = _side(found_a, pa.layers, pb.layers, const_a, constant, pa.name)
-    side_b = _side(found_b, pb.layers, pa.layers, const_b, constant, pb.name) if both else None
+    side_a = _side(found_a, pa.layers, pb.layers, const_a, constant, pa.name, bool(const_b.all()))
+    side_b = _side(found_b, pb.layers, pa.layers, const_b, constant, pb.name, bool(const_a.all())) if both else None
     score = side_a[3] if side_b is None else 0.5 * (side_a[3] + side_b[3])
     return CorrelationResult(
-        score=min(max(score, 0.0), 1.0),
+        score=min(max(score, -1.0 if constant == "minus-one" else 0.0), 1.0),
         scores_a=side_a[0], match_a=side_a[1], abs_rho_a=side_a[2],
         scores_b=None if side_b is None else side_b[0],
         match_b=None if side_b is None else side_b[1],
@@ -245,12 +246,17 @@ def score_prepared(
 
 
 def _side(found: tuple[np.ndarray, np.ndarray, np.ndarray], layers_u: np.ndarray, layers_v: np.ndarray,
-          const: np.ndarray, constant: str, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """(S, match, |rho|, mean S) of one side: S = |rho(u, v*)| * depth penalty; constant units 0 / -1."""
+          const: np.ndarray, constant: str, name: str,
+          other_all_constant: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """(S, match, |rho|, mean S) of one side: S = |rho(u, v*)| * depth penalty; a constant unit gets
+    S = 0 (``"zero"``, ``"exclude"``) or -1 (``"minus-one"``) and match -1."""
     _, match, abs_rho = found
     abs_rho = np.clip(abs_rho, 0.0, 1.0)
     scores = abs_rho * depth_penalty(layers_u, layers_v[np.where(const, 0, match)])
-    abs_rho[const], scores[const], match[const] = 0.0, 0.0, -1
+    if constant == "minus-one" and other_all_constant:
+        const = np.ones_like(const)  # every candidate correlation is undefined: -1 for every unit
+    abs_rho[const], match[const] = 0.0, -1
+    scores[const] = -1.0 if constant == "minus-one" else 0.0
     keep = ~const if constant == "exclude" else np.ones_like(const)
     if not keep.any():
         raise ValueError(f"all {len(const)} units of {name} are constant; constant='exclude' leaves nothing to average")
@@ -284,8 +290,11 @@ def neuron_correlation(
         Argmax first then penalty (paper text) or penalised argmax (original code).
     direction : {"both", "forward"}
         Symmetric average (Tables 5-7) or A->B only (Tables 2-3).
-    constant : {"zero", "exclude"}
-        Constant units count as S = 0 in the mean, or are left out of the mean.
+    constant : {"zero", "exclude", "minus-one"}
+        Constant units count as S = 0 in the mean, are left out of the mean, or count as
+        S = -1 (what the original ImageNet scripts did: a unit starts at ``max_corr = -1``
+        and a NaN correlation never beats it; also every unit whose candidates are all
+        constant). Scores can then be negative (clamped to [-1, 1]).
     block_size : int, optional
         Units per side of one correlation block (rounded down to a multiple of 32
         when larger); default: blocks of about 64 MiB on the CPU, 256 MiB on a GPU.

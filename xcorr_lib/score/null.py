@@ -7,7 +7,9 @@ For independent Gaussian units:
 - :func:`abs_corr_cdf`: P(|r| <= t) of one Pearson r over M probes;
 - :func:`expected_max_abs_corr`: E[max over K candidates of |r|];
 - :func:`chance_score`: the score of two sets of unrelated units without depth penalty
-  (``direction="both"`` averages the two sides).
+  (``direction="both"`` averages the two sides);
+- :func:`null_score`: the same in any exact setting (depth structure, unit counts, probes,
+  variant, direction): analytic, or Monte Carlo with its standard error.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from scipy import integrate, stats
 
 from xcorr_lib.common.checks import check_option
 
-__all__ = ["abs_corr_cdf", "expected_max_abs_corr", "chance_score"]
+__all__ = ["abs_corr_cdf", "expected_max_abs_corr", "chance_score", "null_score"]
 
 
 def abs_corr_cdf(t: Any, M: int) -> np.ndarray:
@@ -88,3 +90,74 @@ def chance_score(n_probes: int, n_a: int, n_b: int, direction: str = "both") -> 
     if direction == "forward":
         return fwd
     return 0.5 * (fwd + expected_max_abs_corr(n_probes, max(int(n_a), 1)))
+
+
+def _log_cdf(t: np.ndarray, M: int) -> np.ndarray:
+    """log P(|r| <= t), elementwise, 0 for t >= 1."""
+    t = np.clip(np.asarray(t, dtype=float), 0.0, 1.0)
+    return np.where(t >= 1.0, 0.0, stats.beta.logcdf(t * t, 0.5, (M - 2) / 2.0))
+
+
+def _side_expectation(layers_u: np.ndarray, layers_v: np.ndarray, M: int, variant: str) -> float:
+    """E[mean over u of S(u; U -> V)] for independent Gaussian units (analytic, see null_score)."""
+    lu, nu = np.unique(layers_u, return_counts=True)
+    lv, nv = np.unique(layers_v, return_counts=True)
+    K = int(nv.sum())
+    e_max = expected_max_abs_corr(M, K) if variant == "paper" else None
+    out = []
+    for l in lu:
+        w = 1.0 / (1.0 + np.abs(l - lv))  # penalty towards each layer of V
+        if variant == "paper":  # argmax uniform over V's units, independent of the max's value
+            out.append(e_max * float((nv * w).sum()) / K)
+            continue
+        def survival(t: float) -> float:  # P(max_v |r_v| w_v > t)
+            return float(-np.expm1(np.sum(nv * _log_cdf(t / w, M))))
+        val, _ = integrate.quad(survival, 0.0, float(w.max()), points=sorted(set(w.tolist())), limit=400,
+                                epsabs=1e-10, epsrel=1e-8)
+        out.append(val)
+    return float(np.dot(out, nu) / nu.sum())
+
+
+def null_score(layers_a: Any, layers_b: Any, n_probes: int, *, variant: str = "paper", direction: str = "both",
+               constant: str = "zero", method: str = "analytic", n_repeats: int = 20,
+               seed: int = 0) -> tuple[float, float]:
+    """Expected score of unrelated units in an exact setting, and its standard error.
+
+    Parameters
+    ----------
+    layers_a, layers_b : array-like of int (N_a,), (N_b,)
+        The depth id of every unit, as for :func:`xcorr_lib.neuron_correlation` (e.g.
+        ``np.repeat([0, 1], [5408, 1600])`` for the paper's CNN).
+    n_probes : int >= 3
+    variant, direction, constant : as the score. The units are independent Gaussians, so
+        none is constant and the three constant policies give the same number.
+    method : ``"analytic"`` (default): exact for both variants. ``"paper"``: v* is uniform
+        over B's units and independent of the max, so E[S(u)] = E_max(M, N_b) x mean_v
+        penalty(u, v); ``"original"``: S(u) is the weighted max itself, E = integral of
+        1 - prod_l F(t / w_l)^(n_l) dt. ``"monte-carlo"``: the mean of ``n_repeats`` seeded
+        simulations (independent Gaussian activations scored by the engine).
+
+    Returns
+    -------
+    (mean, se): se = 0.0 for the analytic value, std / sqrt(n_repeats) for Monte Carlo.
+    """
+    check_option("variant", variant, ("paper", "original"))
+    check_option("direction", direction, ("both", "forward"))
+    check_option("constant", constant, ("zero", "exclude", "minus-one"))
+    check_option("method", method, ("analytic", "monte-carlo"))
+    la, lb = np.asarray(layers_a, dtype=np.int64), np.asarray(layers_b, dtype=np.int64)
+    if la.ndim != 1 or lb.ndim != 1 or not len(la) or not len(lb):
+        raise ValueError(f"layers_a and layers_b must be non-empty 1-d depth ids, got shapes {la.shape}, {lb.shape}")
+    if int(n_probes) != n_probes or n_probes < 3:
+        raise ValueError(f"n_probes must be an integer >= 3, got {n_probes!r}")
+    if method == "analytic":
+        fwd = _side_expectation(la, lb, int(n_probes), variant)
+        return (fwd if direction == "forward" else 0.5 * (fwd + _side_expectation(lb, la, int(n_probes), variant))), 0.0
+    from xcorr_lib.score.correlation import neuron_correlation
+
+    rng = np.random.default_rng(seed)
+    scores = [neuron_correlation(rng.standard_normal((n_probes, len(la)), dtype=np.float32), la,
+                                 rng.standard_normal((n_probes, len(lb)), dtype=np.float32), lb,
+                                 variant=variant, direction=direction, constant=constant).score  # type: ignore[arg-type]
+              for _ in range(int(n_repeats))]
+    return float(np.mean(scores)), float(np.std(scores, ddof=1) / math.sqrt(len(scores)))

@@ -31,7 +31,8 @@ def neuron_correlation_reference(acts_a, layers_a, acts_b, layers_b, variant="pa
     of B; penalty(u, v) = 1 / (1 + |layer(u) - layer(v)|); the match v* maximises |rho|
     (``variant="paper"``) or |rho| * penalty (``"original"``, the authors' code); the unit's
     score is S(u) = |rho(u, v*)| * penalty(u, v*). Corr(A -> B) is the mean of S over A's units,
-    a constant unit counting as 0 (``constant="zero"``) or left out (``"exclude"``);
+    a constant unit counting as 0 (``constant="zero"``), left out (``"exclude"``) or as -1
+    (``"minus-one"``, also when every candidate is constant: the original ImageNet scripts);
     ``direction="both"`` averages A -> B and B -> A. Ties go to the lowest index of v.
     """
     def one_side(x, lx, y, ly):
@@ -43,6 +44,8 @@ def neuron_correlation_reference(acts_a, layers_a, acts_b, layers_b, variant="pa
         v_star = np.argmax(rho * penalty if variant == "original" else rho, axis=1)
         rows = np.arange(len(lx))
         s = rho[rows, v_star] * penalty[rows, v_star]                   # S(u), (N_x,)
+        if constant == "minus-one":  # the original ImageNet loop: undefined correlations keep -1
+            s = np.where(constant_units(x) | constant_units(y).all(), -1.0, s)
         return s[~constant_units(x)].mean() if constant == "exclude" else s.mean()
 
     a, b = np.asarray(acts_a, dtype=np.float64), np.asarray(acts_b, dtype=np.float64)

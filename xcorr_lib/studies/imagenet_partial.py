@@ -135,7 +135,8 @@ def describe_setup(models: Mapping[str, Sequence[str]], stages: Mapping[str, str
             stage = check_stage(name, stages.get(name, MODELS[name].paper_stage))
             lines.append(f"{family:12s} {name:16s} stage {stage:22s} output (C, H, W) = {stage_units(name, stage)}")
     if is_pretrained(weights):
-        lines.append(f"\nPretrained weights: {weights!r} (IMAGENET1K_V1 unless named otherwise).")
+        lines.append(f"\nPretrained weights: {weights!r} (\"default\" = torchvision's DEFAULT of each model, as the original scripts: "
+                     f"IMAGENET1K_V2 for ResNet-50/101/152 and EfficientNet-B1, V1 for the others).")
     else:
         lines.append("\nRANDOM WEIGHTS (weights=None): every model is randomly initialised (seeded).\n"
                      "The scores below are MEANINGLESS for the paper's question; this run only checks\n"

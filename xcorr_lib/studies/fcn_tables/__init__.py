@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from xcorr_lib.nets.models import FCN_NAMES
 
+from .null import describe_null_settings, null_paper_settings, plot_null_settings
 from .report import (agreement, compare_table2, compare_table3, describe_agreement, markdown_table,
                      plot_table2, plot_table3, wide_comparison)
 from .scores import (accuracy_table, cnn_vs_fcn_table, fcn_pair_table, score_tables, table1,
@@ -27,6 +28,7 @@ from .workflow import run_tables
 
 __all__ = [
     "FCN_NAMES", "accuracy_table", "agreement", "cnn_vs_fcn_table", "compare_table2", "compare_table3",
-    "describe_agreement", "fcn_pair_table", "markdown_table", "plot_table2", "plot_table3", "run_tables",
+    "describe_agreement", "describe_null_settings", "fcn_pair_table", "null_paper_settings",
+    "plot_null_settings", "markdown_table", "plot_table2", "plot_table3", "run_tables",
     "score_tables", "table1", "unit_activations", "wide_comparison",
 ]
