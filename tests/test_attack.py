@@ -184,6 +184,20 @@ def test_continue_keeps_training_one_substitute():
     assert len(c.built) == 1 and len({m for m, _, _ in c.trained}) == 1 and len(c.trained) == 3
 
 
+def test_original_starts_from_the_evaluated_cnns_initial_weights_and_continues():
+    X, y = tiny_data()
+    start = tiny_model(seed=42)
+    before = {k: v.clone() for k, v in start.state_dict().items()}
+    c = Counter()
+    run(c, X, y, rounds=3, substitute_init="original", substitute_start=start)
+    assert len(c.built) == 0 and len({m for m, _, _ in c.trained}) == 1 and len(c.trained) == 3
+    assert all(torch.equal(before[k], v) for k, v in start.state_dict().items())  # a copy was trained
+    with pytest.raises(ValueError, match="substitute_start is needed"):
+        run(Counter(), X, y, rounds=1, substitute_init="original")
+    with pytest.raises(ValueError, match="substitute_start is needed"):
+        run(Counter(), X, y, rounds=1, substitute_start=start)
+
+
 def test_attacked_images_in_unit_box_and_perturbation_recorded():
     X, y = tiny_data(n=60)
     res = run(Counter(), X, y, rounds=5)

@@ -199,3 +199,16 @@ def test_evaluate_variants_and_example_panel():
     with torch.no_grad():
         expected = nets["paper"]["CNN"](torch.as_tensor(X[:4])).argmax(1).numpy()
     np.testing.assert_array_equal(panel["pred_clean"], expected)
+
+
+def test_the_two_fashion_copy_errors_are_flagged_and_can_be_left_out():
+    t4 = paper.table4()
+    flagged = t4[t4.copy_error != ""]
+    assert set(zip(flagged.dataset, flagged.net)) == {("fashion-mnist", "Net5"), ("fashion-mnist", "CNN")}
+    assert (flagged.paper_acc_attacked == 59.5).all() and "net1.predict" in flagged.copy_error.iloc[0]
+    from xcorr_lib.studies.transfer_attack import paper_relation
+    assert "Net5" in set(paper_relation(["fashion-mnist"]).net)
+    assert list(paper_relation(["fashion-mnist"], copy_errors=False).net) == ["Net1", "Net2", "Net3", "Net4"]
+    ours = pd.DataFrame({"dataset": ["fashion-mnist"], "net": ["Net5"], "acc_clean": [0.8], "acc_attacked": [0.5],
+                         "rel_degradation": [0.375]})
+    assert compare_with_paper(ours).paper.iloc[0].endswith("[copy error]")

@@ -19,6 +19,9 @@ Two details of the original are options:
   The original passed a CNN *instance* to skorch, whose ``fit`` keeps an existing module
   as it is (only the optimizer is re-created), so its substitute kept training the same
   weights round after round: ``substitute_init="continue"`` reproduces that.
+  ``substitute_init="original"`` is the whole original: the substitute also STARTS from the
+  evaluated CNN's initial weights (both were built right after ``torch.manual_seed(0)``),
+  given as ``substitute_start``, and keeps training across rounds.
 
 ``sign(0) = 0``: a pixel with exactly zero gradient does not move. Nothing projects back
 onto an eps-ball, so after ``rounds`` steps a pixel can be ``rounds * eps`` away from the
@@ -27,6 +30,7 @@ clean image (100/255 with the paper's settings); :class:`AttackResult` records i
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import io
@@ -49,9 +53,9 @@ from xcorr_lib.common.provenance import atomic_write
 from xcorr_lib.nets.evaluate import as_class_labels, as_pixel_images, check_labels_fit, evaluate
 
 LossName = Literal["original", "logits"]
-SubstituteInit = Literal["fresh", "continue"]
+SubstituteInit = Literal["fresh", "continue", "original"]
 LOSSES: tuple[str, ...] = ("original", "logits")
-SUBSTITUTE_INITS: tuple[str, ...] = ("fresh", "continue")
+SUBSTITUTE_INITS: tuple[str, ...] = ("fresh", "continue", "original")
 CACHE_VERSION = 1
 
 __all__ = ["AttackResult", "fgsm_step", "substitute_attack", "attack_loss"]
@@ -234,7 +238,8 @@ def substitute_attack(
     X: Any, y: Any, *, make_substitute: Callable[[], nn.Module] | None = None,
     train_fn: Callable[..., Any] | None = None, recipe: Any = None, rounds: int = 10,
     eps: float = 10 / 255, epochs: int | None = None, lr: float | None = None,
-    loss: LossName = "original", substitute_init: SubstituteInit = "fresh", seed: int = 0,
+    loss: LossName = "original", substitute_init: SubstituteInit = "fresh",
+    substitute_start: nn.Module | None = None, seed: int = 0,
     batch_size: int = 500, progress: bool = True, cache: bool | str | os.PathLike | None = None,
 ) -> AttackResult:
     """Algorithm 1: iterated FGSM against substitutes trained on the perturbed images.
@@ -251,7 +256,10 @@ def substitute_attack(
     rounds : substitute/FGSM rounds (paper: 10); eps : step per round (paper: 10/255).
     epochs, lr : override the recipe's (None: keep it; 3 and 0.002 for the default).
     loss : ``"original"`` (double softmax) or ``"logits"`` (the fix).
-    substitute_init : ``"fresh"`` (Algorithm 1) or ``"continue"`` (the original code).
+    substitute_init : ``"fresh"`` (Algorithm 1), ``"continue"`` (one substitute trained across
+        rounds, as the original) or ``"original"`` (that, starting from ``substitute_start``).
+    substitute_start : the untrained model the substitute starts from with ``"original"``
+        (the evaluated CNN's initial weights); copied, never modified.
     seed : base seed; round r initialises and trains with a seed derived from (seed, r).
     batch_size : gradient batch (paper: 500); progress : tqdm bar over rounds.
     cache : None/True: keep the result in ``results/attacks/<key>.npz`` and reuse it (key:
@@ -267,6 +275,9 @@ def substitute_attack(
     eps = _check_eps(eps)
     check_option("loss", loss, LOSSES)
     check_option("substitute_init", substitute_init, SUBSTITUTE_INITS)
+    if (substitute_init == "original") != (substitute_start is not None):
+        raise ValueError("substitute_start is needed with substitute_init='original' and only then "
+                         "(the evaluated CNN's untrained initial weights)")
     if int(rounds) != rounds or rounds < 1:
         raise ValueError(f"rounds must be an integer >= 1, got {rounds}")
     rounds = int(rounds)
@@ -284,7 +295,8 @@ def substitute_attack(
               "seed": int(seed), "batch_size": batch_size, "recipe": _describe(recipe),
               "train_fn": _describe(train_fn), "make_substitute": _describe(make_substitute),
               "n_images": int(X0.shape[0]), "data": data_fingerprint(X0, y),
-              "torch_threads": torch.get_num_threads()}  # FGSM's gradients may differ in the last bits
+              "torch_threads": torch.get_num_threads(),
+              "substitute_start": None if substitute_start is None else model_fingerprint(substitute_start)}  # FGSM's gradients may differ in the last bits
     folder, path = _cache_dir(cache), None
     if folder is not None:
         key_obj = {**params, "substitute_fingerprint": _fingerprint_model(make_substitute, seeds[0]),
@@ -304,12 +316,14 @@ def substitute_attack(
 
     X_cur, model, rows = X0.copy(), None, []
     for r in tqdm(range(rounds), desc="attack rounds", disable=not progress):
-        if model is None or substitute_init == "fresh":
+        if model is None and substitute_start is not None:
+            model = copy.deepcopy(substitute_start)
+        elif model is None or substitute_init == "fresh":
             with torch.random.fork_rng(devices=[]):  # seeded init, caller's RNG untouched
                 torch.manual_seed(seeds[r])
                 model = make_substitute()
-            if r == 0:
-                check_labels_fit(model, X_cur, y)
+        if r == 0:
+            check_labels_fit(model, X_cur, y)
         trained = train_fn(model, X_cur, y, recipe, seed=seeds[r], progress=False)
         model = trained if isinstance(trained, nn.Module) else model
         acc_before = evaluate(model, X_cur, y)

@@ -85,8 +85,9 @@ def compare_with_paper(table: pd.DataFrame) -> pd.DataFrame:
     out = ours.merge(table4(), on=["dataset", "net"], how="left")
     out["delta_rel_degradation"] = out["rel_degradation"] - out["paper_rel_degradation"]
     out["ours"] = [format_cell(*r) for r in out[["acc_clean", "acc_attacked", "rel_degradation"]].to_numpy()]
-    out["paper"] = [format_cell(*r) if np.isfinite(r).all() else "-" for r in
-                    out[["paper_acc_clean", "paper_acc_attacked", "paper_rel_degradation"]].to_numpy()]
+    out["paper"] = [(format_cell(*r) + (" [copy error]" if err else "")) if np.isfinite(r).all() else "-"
+                    for r, err in zip(out[["paper_acc_clean", "paper_acc_attacked", "paper_rel_degradation"]].to_numpy(),
+                                      out["copy_error"].fillna(""))]
     cols = ["dataset", "net", "ours", "paper", "acc_clean", "paper_acc_clean", "acc_attacked",
             "paper_acc_attacked", "rel_degradation", "paper_rel_degradation", "delta_rel_degradation"]
     return out[cols]
@@ -135,10 +136,13 @@ def relation_stats(joined: pd.DataFrame, *, x: str = "score", y: str = "rel_degr
     return pd.DataFrame(rows)
 
 
-def paper_relation(datasets: Sequence[str]) -> pd.DataFrame:
+def paper_relation(datasets: Sequence[str], *, copy_errors: bool = True) -> pd.DataFrame:
     """The paper's own Tables 3 and 4 joined (:func:`join_scores`) for these datasets; degradation
-    as a fraction, like ours."""
-    joined = join_scores(table4().rename(columns={"paper_rel_degradation": "rel_degradation"}),
+    as a fraction, like ours. ``copy_errors=False`` leaves out the cells flagged in
+    :data:`xcorr_lib.common.paper.COPY_ERRORS` (Fashion-MNIST's Net5 shows Net1's attacked accuracy)."""
+    t4 = table4()
+    t4 = t4 if copy_errors else t4[t4["copy_error"] == ""]
+    joined = join_scores(t4.rename(columns={"paper_rel_degradation": "rel_degradation"}),
                          table3().rename(columns={"paper_score": "score"}))
     joined = joined[joined["dataset"].isin(list(datasets))].reset_index(drop=True)
     return joined.assign(rel_degradation=joined["rel_degradation"] / 100)

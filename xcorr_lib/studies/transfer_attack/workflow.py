@@ -13,8 +13,8 @@ from xcorr_lib.data.probes import make_probe
 from xcorr_lib.data.splits import Split, load_split
 from xcorr_lib.nets.attack import substitute_attack
 from xcorr_lib.nets.capture import capture_all
-from xcorr_lib.nets.models import FCN_NAMES
-from xcorr_lib.nets.training import CNN_RECIPE, FCN_RECIPE, train_nets
+from xcorr_lib.nets.models import FCN_NAMES, make_model
+from xcorr_lib.nets.training import CNN_RECIPE, FCN_RECIPE, net_seed, train_nets
 from xcorr_lib.score.pairs import pair_table
 from xcorr_lib.score.settings import DEFAULT_SETTINGS, resolve_settings
 
@@ -82,8 +82,10 @@ def run_attack(*, datasets: Sequence[str], protocol: Mapping[str, str], n_train:
         used.append(split.describe())
         nets = train_nets(split, net4=net4, net4_variants=net4_variants, fcn_recipe=fcn_recipe,
                           cnn_recipe=cnn_recipe, with_cnn=True, seed=seed, progress=progress)
+        start = make_model("CNN", seed=net_seed("CNN", seed)) if substitute_init == "original" else None
         attack = substitute_attack(split.X_test, split.y_test, rounds=rounds, eps=eps, epochs=substitute_epochs,
-                                   loss=loss, substitute_init=substitute_init, seed=seed, progress=progress)
+                                   loss=loss, substitute_init=substitute_init, substitute_start=start, seed=seed,
+                                   progress=progress)
         summary = attack.summary()
         table4.append(evaluate_variants(nets, net4, split.X_test, attack.X_adv, split.y_test).assign(
             dataset=dataset, protocol=split.key["protocol"], n_test=len(split.X_test), eps=eps, eps_255=eps_255,
