@@ -36,7 +36,8 @@ def paper_as_ours(dataset: str) -> pd.DataFrame:
 def test_compare_with_paper_roundtrips_the_paper_cells():
     cmp = compare_with_paper(paper_as_ours("fashion-mnist"))
     assert len(cmp) == 6
-    assert (cmp["ours"] == cmp["paper"]).all()
+    assert (cmp["ours"] == cmp["paper"].str.replace(" [copy error]", "", regex=False)).all()
+    assert cmp["paper"].str.endswith("[copy error]").sum() == 2  # Net5 and the CNN
     assert cmp["delta_rel_degradation"].abs().max() < 1e-9
     assert cmp.loc[cmp.net == "Net1", "paper"].item() == "86.8 -> 59.5 (31.5%)"
 
