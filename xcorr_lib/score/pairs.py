@@ -24,7 +24,8 @@ from xcorr_lib.score.correlation import Prepared, prepare, score_prepared
 
 Acts = Mapping[str, tuple[Any, Any]]
 PAIR_COLUMNS = ("model_a", "model_b", "measure", "value")
-SCORE_COLUMNS = ("variant", "direction", "constant", "n_units_a", "n_units_b", "n_constant_a", "n_constant_b")
+SCORE_COLUMNS = ("variant", "direction", "constant", "n_units_a", "n_units_b", "n_constant_a", "n_constant_b",
+                 "n_minus_one")
 
 __all__ = ["Acts", "all_pairs", "pair_table", "as_matrix"]
 
@@ -52,7 +53,8 @@ def pair_table(acts: Acts, pairs: Sequence[tuple[str, str]] | None = None, *,
     Returns
     -------
     DataFrame with ``model_a, model_b, measure, value`` and, for the score, ``variant,
-    direction, constant, n_units_a, n_units_b, n_constant_a, n_constant_b``.
+    direction, constant, n_units_a, n_units_b, n_constant_a, n_constant_b, n_minus_one`` (units
+    scored -1 under ``constant="minus-one"``, both sides).
     """
     pairs = all_pairs(list(acts)) if pairs is None else [tuple(p) for p in pairs]
     missing = sorted({n for p in pairs for n in p} - set(acts))
@@ -90,7 +92,8 @@ def _score_values(acts: Acts, options: Mapping[str, Any]) -> Callable[[str, str]
         res = score_prepared(get(a), get(b), **score_opts)
         return {"value": res.score, "variant": res.variant, "direction": res.direction,
                 "constant": res.constant, "n_units_a": len(res.layers_a), "n_units_b": len(res.layers_b),
-                "n_constant_a": res.n_constant_a, "n_constant_b": res.n_constant_b}
+                "n_constant_a": res.n_constant_a, "n_constant_b": res.n_constant_b,
+                "n_minus_one": int((res.scores_a == -1).sum() + (0 if res.scores_b is None else (res.scores_b == -1).sum()))}
     return row
 
 

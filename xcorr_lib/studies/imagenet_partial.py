@@ -77,7 +77,7 @@ def partial_correlation_table(models: Mapping[str, Sequence[str]], images: torch
     Returns
     -------
     DataFrame, one row per pair: family, model_a, model_b, stage_a, stage_b, n_probes,
-    units ("N_a/N_b"), units_a, units_b, n_constant_a, n_constant_b, weights, variant,
+    units ("N_a/N_b"), units_a, units_b, n_constant_a, n_constant_b, n_minus_one, weights, variant,
     constant, units_mode, score, null_independent (the score expected if every unit were
     unrelated to all units of the other model and the units were independent Gaussians:
     the max-of-many baseline, :func:`xcorr_lib.score.null.chance_score`).
@@ -105,6 +105,7 @@ def partial_correlation_table(models: Mapping[str, Sequence[str]], images: torch
                          "stage_b": sb, "n_probes": int(a.shape[0]), "units": f"{a.shape[1]}/{b.shape[1]}",
                          "units_a": int(a.shape[1]), "units_b": int(b.shape[1]),
                          "n_constant_a": r.n_constant_a, "n_constant_b": r.n_constant_b,
+                         "n_minus_one": r.n_minus_one,
                          "weights": wa if wa == wb else f"{wa}/{wb}", "variant": variant,
                          "constant": constant, "units_mode": units_mode, "score": r.value,
                          "null_independent": chance_score(len(a), a.shape[1], b.shape[1], "both")})
@@ -147,11 +148,13 @@ def describe_setup(models: Mapping[str, Sequence[str]], stages: Mapping[str, str
 def run_partial(models: Mapping[str, Sequence[str]], folder: Any, *, units_modes: Sequence[str],
                 n_probes_original: int, n_probes_full: int | None, units_per_stage: int | None,
                 stages: Mapping[str, str], weights: Any, random_baseline_modes: Sequence[str] = (),
-                variant: str = "paper", constant: str = "zero", seed: int = 0, batch_size: int = 32,
-                progress: bool = True) -> pd.DataFrame:
+                variant: str = "paper", constant: str = "zero", original_constant: str = "minus-one",
+                seed: int = 0, batch_size: int = 32, progress: bool = True) -> pd.DataFrame:
     """:func:`partial_correlation_table` in every units mode (with pretrained weights, also
     random-init models in ``random_baseline_modes``), all rows in one table. Probe images:
-    ``n_probes_original`` (original mode) or ``n_probes_full`` seeded draws from ``folder``."""
+    ``n_probes_original`` (original mode) or ``n_probes_full`` seeded draws from ``folder``.
+    The original mode scores constant units with ``original_constant`` ("minus-one": -1, as the
+    original scripts; column ``n_minus_one`` counts them), the full mode with ``constant``."""
     runs = [(mode, weights) for mode in units_modes]
     if is_pretrained(weights):
         runs += [(mode, None) for mode in random_baseline_modes]
@@ -160,7 +163,8 @@ def run_partial(models: Mapping[str, Sequence[str]], folder: Any, *, units_modes
         images, _ = load_probe_images(folder, n=n_probes_original if mode == "original" else n_probes_full, seed=seed)
         tables.append(partial_correlation_table(
             models, images, stages=stages, weights=w, units_mode=mode,  # type: ignore[arg-type]
-            units_per_stage=units_per_stage if mode == "full" else None, variant=variant, constant=constant,
+            units_per_stage=units_per_stage if mode == "full" else None, variant=variant,
+            constant=original_constant if mode == "original" else constant,
             seed=seed, batch_size=batch_size, progress=progress))
     return pd.concat(tables, ignore_index=True)
 
@@ -222,3 +226,15 @@ def describe_comparison(vs: pd.DataFrame | None) -> str:
         return ("No 'ours vs paper' table: the models have random weights, so their scores say\n"
                 "nothing about the pretrained networks of Tables 5-7.")
     return vs.round(3).to_string(index=False)
+
+
+def dead_units_needed(n_probes: int = 10) -> pd.DataFrame:
+    """Per published pair: the share of dead units that would bring live units at chance level
+    (channel 0, ``n_probes`` images) down to the published score, if dead units count -1 (the
+    original loop) or 0. A share above 1 (or below 0) means chance and dead units cannot explain it."""
+    ref = published_null(n_probes).reset_index()[["family", f"null_independent_{n_probes}"]]
+    t = tables5_7().merge(ref, on="family")
+    live = t[f"null_independent_{n_probes}"]
+    t["dead_share_if_minus_one"] = (live - t["paper_score"]) / (live + 1.0)
+    t["dead_share_if_zero"] = (live - t["paper_score"]) / live
+    return t.rename(columns={f"null_independent_{n_probes}": "live_unit_chance"})
