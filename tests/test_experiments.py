@@ -195,3 +195,25 @@ def test_wide_comparison_and_markdown() -> None:
     lines = md.splitlines()
     assert lines[0].startswith("| dataset | net_a | net_b | paper | s |") and lines[1].startswith("|---|")
     assert len(lines) == 2 + 2 and "| 0.644 | 0.600 | -0.044 |  |  |" in lines[2]
+
+
+def test_setting_ablation_scores_every_combination_beside_its_null() -> None:
+    from types import SimpleNamespace
+
+    from xcorr_lib.data.splits import Split
+    from xcorr_lib.nets.models import MODEL_NAMES, make_model
+    from xcorr_lib.score.null import null_score
+
+    rng = np.random.default_rng(0)
+    X, y = rng.random((30, 28, 28), dtype=np.float32), rng.integers(0, 10, 30)
+    nets = {"paper": {n: make_model(n, seed=i).eval() for i, n in enumerate(MODEL_NAMES)}}
+    run = SimpleNamespace(trained={"mnist": (Split("mnist", X, y, X, y, {}), nets)})
+    table = ex.setting_ablation(run, n_probes=10, seed=0)
+    assert len(table) == 5 * 2 * 2 * 2 * 2  # pairs x probe x penalty x variant x direction
+    assert table.score.between(0, 1).all() and table.null_mean.between(0, 1).all()
+    net5 = table[(table.pair == "Net5-CNN") & (table.variant == "original") & (table.direction == "forward")]
+    on, off = (net5[(net5.depth_penalty == p) & (net5.probe == "test")].null_mean.item() for p in ("on", "off"))
+    assert on == pytest.approx(null_score(np.repeat(np.arange(5), 20), np.repeat([0, 1], [5408, 1600]), 10,
+                                          variant="original", direction="forward")[0])
+    assert off > on  # without the penalty Net5's units reach the plain max-of-many level
+    assert "above_null" in ex.describe_ablation(table)

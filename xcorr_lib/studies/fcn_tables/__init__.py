@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from xcorr_lib.nets.models import FCN_NAMES
 
+from .ablation import describe_ablation, setting_ablation
 from .null import describe_null_settings, null_paper_settings, plot_null_settings
 from .report import (agreement, compare_table2, compare_table3, describe_agreement, markdown_table,
                      plot_table2, plot_table3, wide_comparison)
@@ -28,7 +29,7 @@ from .workflow import run_tables
 
 __all__ = [
     "FCN_NAMES", "accuracy_table", "agreement", "cnn_vs_fcn_table", "compare_table2", "compare_table3",
-    "describe_agreement", "describe_null_settings", "fcn_pair_table", "null_paper_settings",
+    "describe_ablation", "describe_agreement", "describe_null_settings", "fcn_pair_table", "null_paper_settings",
     "plot_null_settings", "markdown_table", "plot_table2", "plot_table3", "run_tables",
-    "score_tables", "table1", "unit_activations", "wide_comparison",
+    "score_tables", "setting_ablation", "table1", "unit_activations", "wide_comparison",
 ]

@@ -25,6 +25,7 @@ class TablesRun:
     scores: pd.DataFrame
     data: str
     recipes: dict
+    trained: dict  # dataset -> (Split, {net4 variant: {name: model}}), for follow-up analyses
 
 
 def run_tables(table: Literal["fcn", "cnn"], *, datasets: Sequence[str], protocol: Mapping[str, str],
@@ -43,7 +44,7 @@ def run_tables(table: Literal["fcn", "cnn"], *, datasets: Sequence[str], protoco
     score_settings = resolve_settings(settings)
     recipes = {"fcn": FCN_RECIPE.with_epochs(fcn_epochs),
                "cnn": CNN_RECIPE.with_epochs(cnn_epochs) if table == "cnn" else None}
-    scores, accuracy, used = [], [], []
+    scores, accuracy, used, trained = [], [], [], {}
     for dataset in datasets:
         split = load_split(dataset, protocol[dataset], n_train=n_train, n_test=n_test, seed=seed,
                            skip_unavailable=skip_unavailable)
@@ -54,10 +55,11 @@ def run_tables(table: Literal["fcn", "cnn"], *, datasets: Sequence[str], protoco
         nets = train_nets(split, net4=net4, net4_variants=net4_variants, fcn_recipe=recipes["fcn"],
                           cnn_recipe=recipes["cnn"] or CNN_RECIPE, with_cnn=table == "cnn", seed=seed,
                           progress=progress)
+        trained[dataset] = (split, nets)
         accuracy.append(accuracy_table(split, nets, net4=net4))
         scores.append(score_tables(split, nets, score_settings, table=table, net4=net4, n_probes=n_probes,
                                    probe_selection=probe_selection, seed=seed, original_probe=original_probe))
     if not scores:
         raise RuntimeError(f"none of the datasets {list(datasets)} is available; nothing to report")
     return TablesRun(pd.concat(accuracy, ignore_index=True), pd.concat(scores, ignore_index=True),
-                     "; ".join(used), {k: v for k, v in recipes.items() if v is not None})
+                     "; ".join(used), {k: v for k, v in recipes.items() if v is not None}, trained)
