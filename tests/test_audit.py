@@ -240,3 +240,30 @@ def test_seed_runs_with_untrained_networks() -> None:
     assert runs.value.between(-1, 1).all()  # degradations can be negative, never beyond
     acts = capture_all(models[0], X[:20])
     assert acts["CNN"][0].shape == (20, 7008) and acts["Net1"][1].tolist() == [0] * 100
+
+
+def test_alignment_inference_treats_networks_as_the_independent_units() -> None:
+    rng = np.random.default_rng(0)
+    nets = ["Net1", "Net2", "Net3", "Net4", "Net5"]
+    rows = [{"seed": s, "net": n, "score": 0.1 * i + 0.01 * rng.normal(), "rel_degradation": 0.5 - 0.05 * i}
+            for s in range(3) for i, n in enumerate(nets)]
+    table = audit.alignment_vs_robustness(pd.DataFrame(rows), n_boot=300, n_resamples=999)
+    clustered = table.set_index("statistic").loc["spearman_clustered"]
+    pooled = table.set_index("statistic").loc["spearman"]
+    assert clustered.n == 5 and pooled.n == 15  # 5 networks, not 15 points
+    assert clustered.value == pytest.approx(pooled.value)
+    assert clustered.p_value == pytest.approx(2 / 120)  # exact over 5! network permutations: only +-1 reach |rho| = 1
+    assert clustered.p_value > pooled.p_value  # 15 pseudo-replicated points look far more certain
+    text = audit.describe_alignment(table)
+    assert "5 networks as the independent units" in text and "support the claim" in text
+
+
+def test_probe_kind_sentence_follows_the_numbers() -> None:
+    base = {"model_a": "A", "model_b": "B", "score_sd": 0.0, "n_repeats": 1, "n_units_a": 1, "n_units_b": 1}
+    rows = [{**base, "pair": p, "probe_kind": k, "probe_size": m, "score": v}
+            for p, (vi, vn) in {"A-B": (0.5, 0.6), "C-D": (0.4, 0.3)}.items()
+            for m in (10, 50) for k, v in (("images", vi), ("noise", vn))]
+    mixed = audit.describe_probe_size(pd.DataFrame(rows))
+    assert "does not move every pair the same way" in mixed and "depends on what the probes are" not in mixed
+    same = [dict(r, score=r["score"] + (0.2 if r["probe_kind"] == "noise" else 0)) for r in rows]
+    assert "depends on what the probes are" in audit.describe_probe_size(pd.DataFrame(same))

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 from dataclasses import dataclass
@@ -233,3 +234,61 @@ def summarize(df: pd.DataFrame, by: Sequence[str], value: str = "value",
         rows.append({**dict(zip(by, key)), "n": iv.n, "mean": iv.estimate,
                      "sd": float(grp[value].std(ddof=1)), "ci_low": iv.low, "ci_high": iv.high})
     return pd.DataFrame(rows)
+
+
+def cluster_bootstrap_ci(statistic: Callable[..., float], clusters: Any, *samples: Any, n_boot: int = 2000,
+                         level: float = 0.95, seed: int = 0) -> Interval:
+    """Percentile interval of ``statistic(*samples)`` resampling clusters, then members within them.
+
+    For observations that are not independent (several seeds of one network): draw the
+    clusters (networks) with replacement, then within every drawn cluster its members (seeds)
+    with replacement. ``Interval.n`` is the number of clusters, the independent units.
+    """
+    _check_level(level)
+    labels = np.asarray(clusters)
+    arrs = [_vector(s, f"sample {i}") for i, s in enumerate(samples)]
+    if not arrs or any(len(a) != len(labels) for a in arrs):
+        raise ValueError("clusters and every sample need the same length")
+    groups = [np.flatnonzero(labels == c) for c in dict.fromkeys(labels.tolist())]
+    if len(groups) < 2:
+        raise ValueError(f"a cluster bootstrap needs at least 2 clusters, got {len(groups)}")
+    estimate = float(statistic(*arrs))
+    rng = np.random.default_rng(seed)
+    reps = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(n_boot):
+            idx = np.concatenate([rng.choice(groups[g], size=len(groups[g])) for g in rng.integers(0, len(groups), len(groups))])
+            reps.append(statistic(*(a[idx] for a in arrs)))
+    reps = np.asarray(reps, dtype=float)
+    ok = np.isfinite(reps)
+    if ok.sum() < n_boot / 2:
+        raise ValueError(f"only {int(ok.sum())} of {n_boot} cluster-bootstrap replicates are defined")
+    low, high = np.quantile(reps[ok], [(1 - level) / 2, 1 - (1 - level) / 2])
+    return Interval(estimate, float(low), float(high), level, len(groups), "cluster bootstrap", int(n_boot - ok.sum()))
+
+
+def cluster_permutation_p(statistic: Callable[[np.ndarray, np.ndarray], float], clusters: Any, x: Any, y: Any,
+                          *, n_resamples: int = 9999, seed: int = 0) -> tuple[float, int]:
+    """Two-sided permutation p-value that permutes whole clusters: y of cluster c is paired with
+    the x of cluster pi(c), member by member (clusters must have equal sizes). Exact over all
+    k! permutations when that is at most ``n_resamples``. Returns (p, permutations used)."""
+    labels = np.asarray(clusters)
+    x, y = _vector(x, "x"), _vector(y, "y")
+    names = list(dict.fromkeys(labels.tolist()))
+    groups = [np.flatnonzero(labels == c) for c in names]
+    if len({len(g) for g in groups}) != 1:
+        raise ValueError("cluster permutation needs clusters of equal size")
+    observed = abs(statistic(x, y))
+    if math.factorial(len(groups)) <= n_resamples:
+        perms = list(itertools.permutations(range(len(groups))))
+    else:
+        rng = np.random.default_rng(seed)
+        perms = [tuple(rng.permutation(len(groups))) for _ in range(n_resamples)]
+    hits = 0
+    for perm in perms:
+        order = np.concatenate([groups[k] for k in perm])
+        stat = statistic(x[np.concatenate(groups)], y[order])
+        hits += bool(np.isfinite(stat) and abs(stat) >= observed - 1e-12)
+    exact = math.factorial(len(groups)) <= n_resamples
+    return (hits / len(perms) if exact else (hits + 1) / (len(perms) + 1)), len(perms)
