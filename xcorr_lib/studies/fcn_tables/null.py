@@ -15,7 +15,7 @@ from xcorr_lib.common.paper import TABLE1_ORIGINAL, table2, table3, tables5_7
 from xcorr_lib.nets.zoo import MODELS, stage_units
 from xcorr_lib.score.null import null_score
 
-__all__ = ["CNN_LAYERS", "TABLE2_PROBES", "null_paper_settings", "describe_null_settings"]
+__all__ = ["CNN_LAYERS", "TABLE2_PROBES", "null_paper_settings", "describe_null_settings", "null_markdown", "plot_null_settings"]
 
 #: Units per depth of the paper's CNN (the ReLU closing each conv block).
 CNN_LAYERS = (5408, 1600)
@@ -91,3 +91,15 @@ def plot_null_settings(table: pd.DataFrame):
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return fig
+
+
+def null_markdown(table: pd.DataFrame) -> str:
+    """README's Table 3 block: published score beside the chance level, per dataset and net."""
+    t3 = table[table["table"] == "3"]
+    datasets = list(dict.fromkeys(t3["dataset"]))
+    lines = ["| net | chance level (10 probes) | " + " | ".join(f"paper, {d}" for d in datasets) + " |",
+             "|---|---|" + "---|" * len(datasets)]
+    for net, g in t3.groupby("row", sort=False):
+        paper = dict(zip(g["dataset"], g["paper"]))
+        lines.append(f"| {net} | {g['null_mean'].iloc[0]:.3f} | " + " | ".join(f"{paper[d]:.3f}" for d in datasets) + " |")
+    return "\n".join(lines)
