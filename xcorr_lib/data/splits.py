@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 
 from xcorr_lib.data.datasets import load_dataset, subset
 from xcorr_lib.data.errors import DatasetUnavailableError
 
-__all__ = ["Split", "load_split"]
+__all__ = ["Split", "load_split", "available_splits"]
 
 
 @dataclasses.dataclass
@@ -60,3 +60,15 @@ def load_split(dataset: str, protocol: str, *, n_train: int | None = None, n_tes
     key = {"dataset": dataset, "protocol": protocol, "n_train": n_train, "n_test": n_test,
            "subset_seed": seed}
     return Split(dataset, X_train, y_train, X_test, y_test, key)
+
+
+def available_splits(datasets: Iterable[str], protocol: Mapping[str, str], *, n_train: int | None,
+                     n_test: int | None, seed: int, skip_unavailable: bool = False) -> Iterator[Split]:
+    """:func:`load_split` of every dataset in turn (``protocol[dataset]``), printing one line each;
+    with ``skip_unavailable`` a missing dataset is skipped (and said so) instead of raising."""
+    for dataset in datasets:
+        split = load_split(dataset, protocol[dataset], n_train=n_train, n_test=n_test, seed=seed,
+                           skip_unavailable=skip_unavailable)
+        if split is not None:
+            print(split.describe())
+            yield split

@@ -7,7 +7,7 @@ from typing import Any, Literal, Mapping, Sequence
 
 import pandas as pd
 
-from xcorr_lib.data.splits import load_split
+from xcorr_lib.data.splits import available_splits
 from xcorr_lib.nets.training import CNN_RECIPE, FCN_RECIPE, train_nets
 from xcorr_lib.score.settings import resolve_settings
 
@@ -45,12 +45,9 @@ def run_tables(table: Literal["fcn", "cnn"], *, datasets: Sequence[str], protoco
     recipes = {"fcn": FCN_RECIPE.with_epochs(fcn_epochs),
                "cnn": CNN_RECIPE.with_epochs(cnn_epochs) if table == "cnn" else None}
     scores, accuracy, used, trained = [], [], [], {}
-    for dataset in datasets:
-        split = load_split(dataset, protocol[dataset], n_train=n_train, n_test=n_test, seed=seed,
-                           skip_unavailable=skip_unavailable)
-        if split is None:
-            continue
-        print(split.describe())
+    for split in available_splits(datasets, protocol, n_train=n_train, n_test=n_test, seed=seed,
+                                  skip_unavailable=skip_unavailable):
+        dataset = split.dataset
         used.append(split.describe())
         nets = train_nets(split, net4=net4, net4_variants=net4_variants, fcn_recipe=recipes["fcn"],
                           cnn_recipe=recipes["cnn"] or CNN_RECIPE, with_cnn=table == "cnn", seed=seed,

@@ -10,7 +10,7 @@ import pandas as pd
 from torch import nn
 
 from xcorr_lib.data.probes import make_probe
-from xcorr_lib.data.splits import Split, load_split
+from xcorr_lib.data.splits import Split, available_splits
 from xcorr_lib.nets.attack import substitute_attack
 from xcorr_lib.nets.capture import capture_all
 from xcorr_lib.nets.models import FCN_NAMES, make_model
@@ -73,12 +73,9 @@ def run_attack(*, datasets: Sequence[str], protocol: Mapping[str, str], n_train:
     eps, t0 = eps_255 / 255, time.time()
     fcn_recipe, cnn_recipe = FCN_RECIPE.with_epochs(fcn_epochs), CNN_RECIPE.with_epochs(cnn_epochs)
     table4, per_round, perturbation, scores, panels, used = [], [], [], [], [], []
-    for dataset in datasets:
-        split = load_split(dataset, protocol[dataset], n_train=n_train, n_test=n_test, seed=seed,
-                           skip_unavailable=skip_unavailable)
-        if split is None:
-            continue
-        print(split.describe())
+    for split in available_splits(datasets, protocol, n_train=n_train, n_test=n_test, seed=seed,
+                                  skip_unavailable=skip_unavailable):
+        dataset = split.dataset
         used.append(split.describe())
         nets = train_nets(split, net4=net4, net4_variants=net4_variants, fcn_recipe=fcn_recipe,
                           cnn_recipe=cnn_recipe, with_cnn=True, seed=seed, progress=progress)
