@@ -188,6 +188,8 @@ def load_attack_degradation(dataset: str, profile: str, *, net4: str | None = No
     table = table[table.dataset == dataset]
     if net4 is not None and "net4" in table.columns:
         table = table[table.net4 == net4]
+    if "attack" in table.columns:  # the main attack, not the variant run beside it
+        table = table[table.attack == "main"]
     if table.empty:
         return None, f"{path.name} has no rows for {dataset!r}"
     return dict(zip(table.net, table.rel_degradation.astype(float))), ""

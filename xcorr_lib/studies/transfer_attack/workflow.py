@@ -22,7 +22,8 @@ from .report import evaluate_variants, example_panel
 
 __all__ = ["AttackRun", "run_attack", "table3_scores"]
 
-TABLE4_FIRST = ["dataset", "net4", "net", "acc_clean", "acc_attacked", "rel_degradation"]
+TABLE4_FIRST = ["dataset", "attack", "substitute_init", "net4", "net", "acc_clean", "acc_attacked",
+                "rel_degradation"]
 
 
 @dataclass(frozen=True)
@@ -61,13 +62,15 @@ def table3_scores(split: Split, nets: Mapping[str, nn.Module], *, n_probes: int,
 def run_attack(*, datasets: Sequence[str], protocol: Mapping[str, str], n_train: int | None, n_test: int | None,
                fcn_epochs: int | None, cnn_epochs: int | None, net4: str, net4_variants: Sequence[str],
                rounds: int, eps_255: float, substitute_epochs: int, loss: str, substitute_init: str,
-               n_probes: int, n_examples: int, seed: int, skip_unavailable: bool = False,
+               substitute_init_beside: str | None = None, n_probes: int, n_examples: int, seed: int, skip_unavailable: bool = False,
                progress: bool = True, **_unused: Any) -> AttackRun:
     """Table 4 for every dataset (the arguments are notebook 03's parameters; others ignored).
 
     Per dataset: load the split, train (or load) the paper's nets, attack the test images
-    (:func:`xcorr_lib.nets.attack.substitute_attack`, cached), evaluate every net on clean and
-    attacked images, and score Table 3 (:func:`table3_scores`). Prints one line per dataset
+    (:func:`xcorr_lib.nets.attack.substitute_attack`, cached) with ``substitute_init`` (the
+    ``attack="main"`` rows) and, when given, again with ``substitute_init_beside`` (rows
+    ``attack="beside"``), evaluate every net on clean and attacked images, and score Table 3
+    (:func:`table3_scores`). Prints one line per dataset
     and the elapsed time; RuntimeError when no dataset is available.
     """
     eps, t0 = eps_255 / 255, time.time()
@@ -79,21 +82,24 @@ def run_attack(*, datasets: Sequence[str], protocol: Mapping[str, str], n_train:
         used.append(split.describe())
         nets = train_nets(split, net4=net4, net4_variants=net4_variants, fcn_recipe=fcn_recipe,
                           cnn_recipe=cnn_recipe, with_cnn=True, seed=seed, progress=progress)
-        start = make_model("CNN", seed=net_seed("CNN", seed)) if substitute_init == "original" else None
-        attack = substitute_attack(split.X_test, split.y_test, rounds=rounds, eps=eps, epochs=substitute_epochs,
-                                   loss=loss, substitute_init=substitute_init, substitute_start=start, seed=seed,
-                                   progress=progress)
-        summary = attack.summary()
-        table4.append(evaluate_variants(nets, net4, split.X_test, attack.X_adv, split.y_test).assign(
-            dataset=dataset, protocol=split.key["protocol"], n_test=len(split.X_test), eps=eps, eps_255=eps_255,
-            rounds=rounds, substitute_epochs=substitute_epochs, loss=loss, substitute_init=substitute_init,
-            seed=seed, linf_mean_255=summary["linf_mean_255"], linf_max_255=summary["linf_max_255"],
-            l2_mean=summary["l2_mean"]))
-        per_round.append(attack.per_round.assign(dataset=dataset))
-        perturbation.append({"dataset": dataset, **summary})
+        inits = [substitute_init] + ([substitute_init_beside] if substitute_init_beside not in (None, substitute_init) else [])
+        for role, init in zip(("main", "beside"), inits):
+            start = make_model("CNN", seed=net_seed("CNN", seed)) if init == "original" else None
+            attack = substitute_attack(split.X_test, split.y_test, rounds=rounds, eps=eps, epochs=substitute_epochs,
+                                       loss=loss, substitute_init=init, substitute_start=start, seed=seed,
+                                       progress=progress)
+            summary = attack.summary()
+            table4.append(evaluate_variants(nets, net4, split.X_test, attack.X_adv, split.y_test).assign(
+                dataset=dataset, protocol=split.key["protocol"], n_test=len(split.X_test), eps=eps, eps_255=eps_255,
+                rounds=rounds, substitute_epochs=substitute_epochs, loss=loss, substitute_init=init, attack=role,
+                seed=seed, linf_mean_255=summary["linf_mean_255"], linf_max_255=summary["linf_max_255"],
+                l2_mean=summary["l2_mean"]))
+            per_round.append(attack.per_round.assign(dataset=dataset, substitute_init=init, attack=role))
+            perturbation.append({"dataset": dataset, "substitute_init": init, "attack": role, **summary})
+            if role == "main":
+                panels.append(example_panel(dataset, nets[net4]["CNN"], split.X_test, attack.X_adv, split.y_test,
+                                            n=n_examples))
         scores.append(table3_scores(split, nets[net4], n_probes=n_probes, seed=seed))
-        panels.append(example_panel(dataset, nets[net4]["CNN"], split.X_test, attack.X_adv, split.y_test,
-                                    n=n_examples))
     if not table4:
         raise RuntimeError(f"none of the datasets {list(datasets)} is available; nothing to report")
     t4 = pd.concat(table4, ignore_index=True)
