@@ -132,10 +132,10 @@ def missing_inputs(runs: Sequence[tuple[str, Path, Mapping[str, Any]]]) -> dict[
 
 
 def check(profile: str, runs: Sequence[tuple[str, Path, Mapping[str, Any]]], *,
-          other_profiles: Mapping[str, Sequence[tuple[str, Path, Mapping[str, Any]]]] = {}) -> Report:
+          other_profiles: Mapping[str, Sequence[tuple[str, Path, Mapping[str, Any]]]] | None = None) -> Report:
     """The :class:`Report` of ``runs``; ``other_profiles`` ({name: runs}) are checked for the
     "which profile can run" line."""
     missing = missing_inputs(runs)
-    runnable = [p for p, r in {profile: runs, **other_profiles}.items()
+    runnable = [p for p, r in {profile: runs, **(other_profiles or {})}.items()
                 if not any((missing if p == profile else missing_inputs(r)).values())]
     return Report(profile, missing, runnable)

@@ -33,6 +33,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Sequence
 
+from xcorr_lib.score.correlation import neuron_correlation
+
 from .cca import canonical_correlations, pwcca, svcca
 from .cka import linear_cka, linear_cka_debiased, rbf_cka
 from .rsa import rdm, rsa
@@ -77,8 +79,6 @@ def compare_measures(acts_a: Any, layers_a: Any, acts_b: Any, layers_b: Any,
     out: dict[str, float] = {}
     for name in measures:
         if name == "neuron_correlation":
-            from xcorr_lib.score.correlation import neuron_correlation
-
             res = neuron_correlation(acts_a, layers_a, acts_b, layers_b, **dict(correlation_kwargs or {}))
             out[name] = float(res.score)
         else:

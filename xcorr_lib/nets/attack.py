@@ -49,8 +49,10 @@ from torch import nn
 
 from xcorr_lib.common.checks import check_option, check_positive_int
 from xcorr_lib.common.fingerprints import data_fingerprint, model_fingerprint
-from xcorr_lib.common.provenance import atomic_write
+from xcorr_lib.common.provenance import atomic_write, results_dir
 from xcorr_lib.nets.evaluate import as_class_labels, as_pixel_images, check_labels_fit, evaluate
+from xcorr_lib.nets.models import make_cnn
+from xcorr_lib.nets.training import CNN_RECIPE, train
 
 LossName = Literal["original", "logits"]
 SubstituteInit = Literal["fresh", "continue", "original"]
@@ -193,8 +195,6 @@ def _fingerprint_model(make_substitute: Callable[[], nn.Module], seed: int) -> s
 
 
 def _cache_dir(cache: bool | str | os.PathLike | None) -> Path | None:
-    from xcorr_lib.common.provenance import results_dir
-
     return None if cache is False else results_dir() / "attacks" if cache in (None, True) else Path(cache)
 
 
@@ -221,7 +221,6 @@ def _round_seeds(seed: int, rounds: int) -> list[int]:
 def _resolve_recipe(recipe: Any, epochs: int | None, lr: float | None) -> Any:
     """The substitute's training recipe: CNN_RECIPE with 3 epochs unless given."""
     if recipe is None:
-        from xcorr_lib.nets.training import CNN_RECIPE
         recipe = dataclasses.replace(CNN_RECIPE, epochs=3 if epochs is None else int(epochs),
                                      lr=0.002 if lr is None else float(lr))
     elif epochs is not None or lr is not None:
@@ -284,10 +283,8 @@ def substitute_attack(
     batch_size = check_positive_int("batch_size", batch_size)
     X0 = as_pixel_images(X)
     y = as_class_labels(y, X0.shape[0])
-    if make_substitute is None:
-        from xcorr_lib.nets.models import make_cnn as make_substitute
-    if train_fn is None:
-        from xcorr_lib.nets.training import train as train_fn
+    make_substitute = make_cnn if make_substitute is None else make_substitute
+    train_fn = train if train_fn is None else train_fn
     recipe = _resolve_recipe(recipe, epochs, lr)
     seeds = _round_seeds(seed, rounds)
 

@@ -188,13 +188,12 @@ def prepare(acts: Any, layers: Any, *, name: str = "acts", dtype: torch.dtype | 
     name : how errors call this input (``"acts_a"`` in :func:`neuron_correlation`).
     dtype, device : as :func:`neuron_correlation`.
     """
-    x = _inputs.as_acts(acts, name)
-    lay = _inputs.as_layers(layers, name.replace("acts", "layers", 1) if name.startswith("acts") else f"layers of {name}")
+    layers_name = name.replace("acts", "layers", 1) if name.startswith("acts") else f"layers of {name}"
+    x, lay = _inputs.as_acts(acts, name), _inputs.as_layers(layers, layers_name)
     if x.shape[1] == 0:
         raise ValueError(f"{name} has no units (shape {tuple(x.shape)}); select at least one unit")
     if len(lay) != x.shape[1]:
-        what = name.replace("acts", "layers", 1) if name.startswith("acts") else f"layers of {name}"
-        raise ValueError(f"{what} has {len(lay)} entries but {name} has {x.shape[1]} units (columns)")
+        raise ValueError(f"{layers_name} has {len(lay)} entries but {name} has {x.shape[1]} units (columns)")
     return Prepared(x, lay, name, _inputs.resolve_dtype(dtype), _inputs.resolve_device(device))
 
 
@@ -311,7 +310,7 @@ def neuron_correlation(
     """
     for option, value, valid in (("variant", variant, VARIANTS), ("direction", direction, DIRECTIONS),
                                  ("constant", constant, CONSTANTS)):
-        check_option(option, value, valid)
+        check_option(option, value, valid)  # before preparing: a typo fails before any work
     pa = prepare(acts_a, layers_a, name="acts_a", dtype=dtype, device=device)
     pb = prepare(acts_b, layers_b, name="acts_b", dtype=dtype, device=device)
     return score_prepared(pa, pb, variant=variant, direction=direction, constant=constant,

@@ -21,6 +21,7 @@ import numpy as np
 from scipy import integrate, stats
 
 from xcorr_lib.common.checks import check_option
+from xcorr_lib.score.correlation import neuron_correlation
 
 __all__ = ["abs_corr_cdf", "expected_max_abs_corr", "chance_score", "null_score"]
 
@@ -153,8 +154,6 @@ def null_score(layers_a: Any, layers_b: Any, n_probes: int, *, variant: str = "p
     if method == "analytic":
         fwd = _side_expectation(la, lb, int(n_probes), variant)
         return (fwd if direction == "forward" else 0.5 * (fwd + _side_expectation(lb, la, int(n_probes), variant))), 0.0
-    from xcorr_lib.score.correlation import neuron_correlation
-
     rng = np.random.default_rng(seed)
     scores = [neuron_correlation(rng.standard_normal((n_probes, len(la)), dtype=np.float32), la,
                                  rng.standard_normal((n_probes, len(lb)), dtype=np.float32), lb,
