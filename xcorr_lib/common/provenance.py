@@ -28,7 +28,7 @@ from typing import Any, Mapping
 PARAMETERS_TAG = "parameters"
 MANIFEST_COLUMNS = (
     "timestamp", "artifact", "kind", "notebook", "profile", "seed", "data",
-    "git_commit", "parameters",
+    "git_commit", "software", "parameters",
 )
 
 
@@ -70,6 +70,20 @@ def checkpoints_dir() -> Path:
     path = results_dir() / "checkpoints"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def software() -> str:
+    """What else decides the numbers: the Python, numpy and torch versions.
+
+    Trained weights are bitwise reproducible only for one torch version and one CPU thread
+    count (training uses 1 thread, and checkpoint keys hold both; see ``nets.training``).
+    """
+    import platform
+
+    import numpy
+    import torch
+
+    return f"python {platform.python_version()}; numpy {numpy.__version__}; torch {torch.__version__}"
 
 
 def git_commit() -> str:
@@ -119,14 +133,19 @@ def record(artifact: Path, kind: str, *, notebook: str, profile: str = "",
         "parameters": json.dumps(dict(params or {}), sort_keys=True, default=str),
     }
     old = "" if new else manifest.read_text()
+    if old and old.splitlines()[0] != ",".join(MANIFEST_COLUMNS):  # an older layout: keep its rows
+        old_rows = list(csv.DictReader(old.splitlines()))
+        old, new = "", True
+    else:
+        old_rows = []
 
     def write(tmp: Path) -> None:  # the whole file again, so a kill never leaves half a row
         with tmp.open("w", newline="") as fh:
             fh.write(old)
-            writer = csv.DictWriter(fh, fieldnames=MANIFEST_COLUMNS)
+            writer = csv.DictWriter(fh, fieldnames=MANIFEST_COLUMNS, restval="", extrasaction="ignore")
             if new:
                 writer.writeheader()
-            writer.writerow(row)
+            writer.writerows([*old_rows, row])
 
     atomic_write(manifest, write)
 

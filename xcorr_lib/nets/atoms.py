@@ -39,7 +39,7 @@ from xcorr_lib.common.checks import check_positive_int
 from xcorr_lib.common.fingerprints import data_fingerprint, model_fingerprint
 from xcorr_lib.nets.checkpoints import cached_model
 from xcorr_lib.nets.models import CNN
-from xcorr_lib.nets.training import Recipe, train
+from xcorr_lib.nets.training import Recipe, training_conditions, train
 
 __all__ = ["AtomConv2d", "AtomCNN", "compose_weight", "make_atom_cnn", "train_shared", "finetune_atoms"]
 
@@ -262,7 +262,7 @@ def train_shared(X: Any, y: Any, *, n_atoms: int = 6, epochs: int = 3, lr: float
         return model.cpu().eval()
 
     key = {"format": CHECKPOINT_FORMAT, "kind": "shared", "spec": AtomCNN(n_atoms=n_atoms).spec,
-           "recipe": recipe.as_dict(), "seed": int(seed), "data": data_fingerprint(X, y)}
+           "recipe": recipe.as_dict(), "seed": int(seed), "data": data_fingerprint(X, y), **training_conditions()}
     return cached_model(key, "AtomCNN-shared", lambda: AtomCNN(n_atoms=n_atoms), build) if cache else build()
 
 
@@ -316,5 +316,5 @@ def finetune_atoms(base_model: AtomCNN, X: Any, y: Any, *, epochs: int = 2, lr: 
 
     key = {"format": CHECKPOINT_FORMAT, "kind": "finetune", "spec": base_model.spec,
            "base": model_fingerprint(base_model), "recipe": recipe.as_dict(), "seed": int(seed),
-           "train_head": bool(train_head), "data": data_fingerprint(X, y)}
+           "train_head": bool(train_head), "data": data_fingerprint(X, y), **training_conditions()}
     return cached_model(key, "AtomCNN-finetune", template, build) if cache else build()
