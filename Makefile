@@ -21,7 +21,7 @@ SHARED_DATA    := $(abspath $(CURDIR)/../shared/data)
 XCORR_DATA_DIR ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),$(CURDIR)/data)
 export XCORR_DATA_DIR
 
-.PHONY: help venv all quick test lab html clean
+.PHONY: help venv all quick test lab html clean readme readme-check reference
 
 help:  ## Show this help
 	@echo "usage: make <target> [PROFILE=paper|smoke|paper-fashion]   (PROFILE=$(PROFILE), XCORR_DATA_DIR=$(XCORR_DATA_DIR))"
@@ -45,11 +45,31 @@ quick:  ## Same as `make all PROFILE=smoke`: every notebook, small settings, min
 TEST_OUT  := results/test
 test: export XCORR_RESULTS_DIR := $(CURDIR)/$(TEST_OUT)
 test: export XCORR_FIGURES_DIR := $(CURDIR)/$(TEST_OUT)/figures
-test: $(VENV)  ## pytest tests/, then all notebooks (smoke) replayed with nbval; outputs in results/test/
+test: $(VENV)  ## README check, pytest tests/, then all notebooks (smoke) replayed with nbval; outputs in results/test/
 	@test -n "$(NOTEBOOKS)" || { echo "no notebooks in notebooks/" >&2; exit 1; }
+	$(PY) -m xcorr_lib.readme --check
 	$(PY) -m pytest tests/
 	$(PY) -m xcorr_lib.pipeline --profile smoke --out $(TEST_OUT)/notebooks
 	$(PY) -m pytest $(NBVAL) $(patsubst notebooks/%,$(TEST_OUT)/notebooks/%,$(NOTEBOOKS))
+
+readme: $(VENV)  ## Regenerate README's marked sections from reference/, benchmarks/results/ and code
+	$(PY) -m xcorr_lib.readme --write
+
+readme-check: $(VENV)  ## Exit non-zero when a README number differs from its committed result file
+	$(PY) -m xcorr_lib.readme --check
+
+# The README's Fashion-MNIST numbers: notebooks 01-02 for REF_SEEDS, notebook 03 for the first
+# seed, each seed in its own results folder; then their small CSVs go to reference/paper-fashion/.
+REF_SEEDS ?= 0 1 2 3 4
+REF_RUNS  := results/reference/paper-fashion
+reference: $(VENV)  ## Rerun the README's paper-fashion numbers (hours on 2 cores) and copy them to reference/
+	first=1; for s in $(REF_SEEDS); do \
+	  nbs="01_fcn_correlations 02_cnn_vs_fcn"; [ $$first = 1 ] && nbs="$$nbs 03_transfer_attack"; first=0; \
+	  XCORR_RESULTS_DIR=$(CURDIR)/$(REF_RUNS)/seed-$$s XCORR_FIGURES_DIR=$(CURDIR)/$(REF_RUNS)/seed-$$s/figures \
+	    $(PY) -m xcorr_lib.pipeline --profile paper-fashion --only $$nbs --param seed=$$s --out $(REF_RUNS)/seed-$$s/notebooks; \
+	done
+	$(PY) -m xcorr_lib.readme collect $(REF_RUNS) reference/paper-fashion
+	$(MAKE) --no-print-directory readme
 
 lab: $(VENV)  ## Open JupyterLab on the project
 	.venv/bin/jupyter lab

@@ -477,3 +477,18 @@ def test_context_records_every_parameter_of_the_parameters_cell(tmp_path: Path, 
     assert json.loads(row.parameters) == {"seed": 4, "sizes": [5]}
     with pytest.raises(ValueError, match=r"parameters \['sizes'\] are not defined"):
         provenance.context("09_x", {"profile": "smoke", "seed": 1}, notebooks_dir=nbs)
+
+
+def test_manifest_records_software_and_keeps_rows_of_an_older_layout(tmp_path: Path, monkeypatch) -> None:
+    import torch
+
+    from xcorr_lib.common import provenance
+
+    monkeypatch.setenv("XCORR_RESULTS_DIR", str(tmp_path))
+    (tmp_path / "manifest.csv").write_text("timestamp,artifact,kind,notebook,profile,seed,data,git_commit,parameters\n"
+                                           "t0,old.csv,table,01_x,smoke,0,d,abc,{}\n")
+    provenance.record(tmp_path / "new.csv", "table", notebook="02_y", seed=1)
+    manifest = pd.read_csv(tmp_path / "manifest.csv", keep_default_na=False)
+    assert list(manifest.columns) == list(provenance.MANIFEST_COLUMNS)
+    assert list(manifest["notebook"]) == ["01_x", "02_y"] and manifest["software"][0] == ""
+    assert f"torch {torch.__version__}" in manifest["software"][1]

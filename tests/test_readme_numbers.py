@@ -1,31 +1,89 @@
-"""README numbers that come from code are regenerated here and must match, character for character."""
+"""README numbers come from committed files: every marked section is what xcorr_lib.readme makes."""
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from xcorr_lib import readme
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def section(name: str) -> str:
+@pytest.fixture(scope="module")
+def sections() -> dict[str, str]:
+    return readme.render(ROOT)
+
+
+def test_every_section_matches_its_files(sections: dict[str, str]) -> None:
+    assert readme.check(ROOT / "README.md", sections) == []
     text = (ROOT / "README.md").read_text()
-    found = re.search(rf"<!-- {name}:start -->\n(.*?)\n<!-- {name}:end -->", text, re.S)
-    assert found, f"README has no {name} section"
-    return found.group(1)
+    assert set(readme.SECTIONS) == {m["name"] for m in readme.MARK.finditer(text)}
 
 
-def test_readme_null_table_is_what_the_code_computes() -> None:
-    from xcorr_lib.studies.fcn_tables import null_paper_settings
-    from xcorr_lib.studies.fcn_tables.null import null_markdown
+def test_check_fails_after_changing_one_number(sections: dict[str, str], tmp_path: Path, capsys) -> None:
+    text = (ROOT / "README.md").read_text()
+    body = next(m for m in readme.MARK.finditer(text) if m["name"] == "fashion-table3")
+    number = re.search(r"\d\.\d{3}", body["body"])
+    changed = number.group(0)[:-1] + str((int(number.group(0)[-1]) + 1) % 10)
+    start = body.start("body") + number.start()
+    copy = tmp_path / "README.md"
+    copy.write_text(text[:start] + changed + text[start + len(changed):])
+    assert readme.check(copy, sections) == ["fashion-table3"]
+    assert readme.main(["--check", "--readme", str(copy)]) == 1
+    assert "fashion-table3" in capsys.readouterr().out
+    assert readme.main(["--check", "--readme", str(ROOT / "README.md")]) == 0
 
-    assert section("null-table") == null_markdown(null_paper_settings())
+
+def test_write_restores_emptied_sections(sections: dict[str, str], tmp_path: Path) -> None:
+    text = (ROOT / "README.md").read_text()
+    emptied = readme.MARK.sub(lambda m: m.group(1) + "stale" + m.group(4), text)
+    copy = tmp_path / "README.md"
+    copy.write_text(emptied)
+    assert set(readme.check(copy, sections)) == set(readme.SECTIONS)
+    assert readme.update(emptied, sections) == text
 
 
-def test_readme_paper_relation_without_copy_errors() -> None:
-    from xcorr_lib.studies.transfer_attack import paper_relation, relation_stats
+def test_a_marker_without_code_is_an_error(sections: dict[str, str]) -> None:
+    with pytest.raises(KeyError, match="no-such-section"):
+        readme.update("<!-- no-such-section:start -->\nx\n<!-- no-such-section:end -->", sections)
 
-    published = relation_stats(paper_relation(["fashion-mnist"])).iloc[0]
-    cleaned = relation_stats(paper_relation(["fashion-mnist"], copy_errors=False)).iloc[0]
-    text = " ".join((ROOT / "README.md").read_text().split())
-    assert f"give +{published.spearman:.1f} as published, {cleaned.spearman:.1f} (p = {cleaned.spearman_p:.1f}, four nets)" in text
+
+def test_reference_files_are_small_and_from_clean_commits() -> None:
+    folder = ROOT / readme.FASHION
+    sizes = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    assert 0 < sizes < 1_000_000
+    manifest = readme.read_reference(folder, "manifest")
+    assert not manifest["git_commit"].astype(str).str.contains("dirty|unknown").any()
+    assert sorted(manifest["seed"].unique()) == [0, 1, 2, 3, 4]
+    assert (manifest["profile"] == "paper-fashion").all()
+
+
+def test_collect_copies_tables_manifest_and_run_times(tmp_path: Path) -> None:
+    run = tmp_path / "runs" / "seed-3"
+    (run / "tables").mkdir(parents=True)
+    (run / "notebooks").mkdir()
+    pd.DataFrame({"net": ["Net1"], "test_acc": [0.9]}).to_csv(run / "tables" / "table1_accuracy.csv", index=False)
+    (run / "tables" / "unrelated.csv").write_text("a\n1\n")
+    (run / "manifest.csv").write_text("artifact,seed\nx,3\n")
+    (run / "notebooks" / "01_fcn_correlations.ipynb").write_text(json.dumps({"metadata": {"papermill": {"duration": 61.4}}}))
+    dest = tmp_path / "ref"
+    (dest / "seed-9").mkdir(parents=True)  # an older collection is replaced as a whole
+    written = readme.collect(tmp_path / "runs", dest)
+    assert sorted(p.name for p in written) == ["manifest.csv", "runtime.csv", "table1_accuracy.csv"]
+    assert not (dest / "seed-9").exists()
+    assert readme.read_reference(dest, "runtime").to_dict("records") == [
+        {"notebook": "01_fcn_correlations", "seconds": 61, "seed": 3}]
+    shutil.rmtree(tmp_path / "runs")
+    with pytest.raises(FileNotFoundError, match="make reference"):
+        readme.collect(tmp_path / "runs", dest)
+
+
+def test_spread_shows_mean_and_range() -> None:
+    assert readme.spread(pd.Series([0.1, 0.2, 0.6])) == "0.300 (0.100-0.600)"
+    assert readme.spread(pd.Series([0.25])) == "0.250"

@@ -129,7 +129,7 @@ def record(artifact: Path, kind: str, *, notebook: str, profile: str = "",
     row = {
         "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "artifact": shown, "kind": kind, "notebook": notebook, "profile": profile,
-        "seed": "" if seed is None else seed, "data": data, "git_commit": git_commit(),
+        "seed": "" if seed is None else seed, "data": data, "git_commit": git_commit(), "software": software(),
         "parameters": json.dumps(dict(params or {}), sort_keys=True, default=str),
     }
     old = "" if new else manifest.read_text()

@@ -1,0 +1,312 @@
+"""README sections made from committed result files (``make readme``, ``make readme-check``).
+
+Every number the README quotes from a run sits between ``<!-- NAME:start -->`` and
+``<!-- NAME:end -->`` and is made here from files in the repository: the reference runs
+under ``reference/`` (small CSVs, their manifest and run times, copied there by
+``collect`` from a ``make reference`` run), the benchmark outputs under
+``benchmarks/results/``, and code that needs no data (the chance levels). ``--write``
+rewrites those sections; ``--check`` exits 1, naming each section that differs, when the
+README and the files disagree (``make test`` runs it).
+
+    python -m xcorr_lib.readme --check
+    python -m xcorr_lib.readme --write
+    python -m xcorr_lib.readme collect results/reference/paper-fashion reference/paper-fashion
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from xcorr_lib.common.paper import table4 as published_table4
+from xcorr_lib.common.provenance import atomic_write, project_root
+from xcorr_lib.studies import fcn_tables, transfer_attack
+from xcorr_lib.studies.fcn_tables.null import null_markdown
+
+__all__ = ["SECTIONS", "render", "update", "check", "collect", "main"]
+
+REFERENCE_TABLES = ("table1_accuracy", "table2_fcn_correlations", "table3_cnn_vs_fcn", "table3_accuracy",
+                    "table4_attack", "attack_perturbation")
+MARK = re.compile(r"(<!-- (?P<name>[a-z0-9-]+):start -->\n)(?P<body>.*?)(\n<!-- (?P=name):end -->)", re.S)
+
+
+# --- collecting a run ----------------------------------------------------------------
+
+def collect(runs: Path, dest: Path) -> list[Path]:
+    """Copy the small outputs of ``runs/seed-*/`` (a ``make reference`` run) to ``dest/seed-*/``.
+
+    Per seed: the tables of :data:`REFERENCE_TABLES` that exist, ``manifest.csv`` and
+    ``runtime.csv`` (``notebook, seconds`` from papermill's metadata of each executed
+    notebook). ``dest`` is replaced as a whole. Returns the files written.
+    """
+    seeds = sorted(p for p in Path(runs).glob("seed-*") if p.is_dir())
+    if not seeds:
+        raise FileNotFoundError(f"no seed-* folders under {runs}; run `make reference` first")
+    if Path(dest).exists():
+        shutil.rmtree(dest)
+    written = []
+    for run in seeds:
+        out = Path(dest) / run.name
+        out.mkdir(parents=True)
+        for name in REFERENCE_TABLES:
+            if (run / "tables" / f"{name}.csv").is_file():
+                written.append(Path(shutil.copy2(run / "tables" / f"{name}.csv", out)))
+        written.append(Path(shutil.copy2(run / "manifest.csv", out)))
+        times = [{"notebook": nb.stem, "seconds": round(json.loads(nb.read_text())["metadata"]["papermill"]["duration"])}
+                 for nb in sorted((run / "notebooks").glob("*.ipynb"))]
+        pd.DataFrame(times, columns=["notebook", "seconds"]).to_csv(out / "runtime.csv", index=False)
+        written.append(out / "runtime.csv")
+    return written
+
+
+def read_reference(folder: Path, name: str) -> pd.DataFrame:
+    """One table of every seed under ``folder`` stacked, with a ``seed`` column (seeds lacking it skipped)."""
+    frames = [pd.read_csv(p / f"{name}.csv", keep_default_na=False, na_values=[""]).assign(seed=int(p.name[5:]))
+              for p in sorted(Path(folder).glob("seed-*")) if (p / f"{name}.csv").is_file()]
+    if not frames:
+        raise FileNotFoundError(f"no {name}.csv under {folder}/seed-*")
+    return pd.concat(frames, ignore_index=True)
+
+
+# --- formatting ------------------------------------------------------------------------
+
+def spread(values: pd.Series, fmt: str = ".3f") -> str:
+    """``mean (min-max)`` over seeds; one value alone is printed as it is."""
+    if len(values) == 1:
+        return format(values.iloc[0], fmt)
+    return f"{values.mean():{fmt}} ({values.min():{fmt}}-{values.max():{fmt}})"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+# --- the Fashion-MNIST reference run ---------------------------------------------------
+
+FASHION = Path("reference/paper-fashion")
+MAIN_NET4 = "paper"
+
+
+def fashion_setup(root: Path) -> str:
+    """Which run the Fashion-MNIST sections come from: seeds, commits, software, run time."""
+    folder = root / FASHION
+    manifest = read_reference(folder, "manifest")
+    runtime = read_reference(folder, "runtime")
+    seeds = sorted(manifest["seed"].unique())
+    per_seed = runtime[runtime["notebook"].isin(["01_fcn_correlations", "02_cnn_vs_fcn"])].groupby("seed")["seconds"].sum()
+    commits = ", ".join(sorted(manifest["git_commit"].astype(str).unique()))
+    return (f"Seeds {', '.join(map(str, seeds))} (profile `{manifest['profile'].iloc[0]}`, commits {commits}; "
+            f"{manifest['software'].iloc[0]}). Notebooks 01 + 02 took {spread(per_seed / 60, '.0f')} min per seed "
+            f"on 2 cores with two seeds running at once; cells show the mean over seeds and, in brackets, the "
+            f"lowest and highest seed. Files: `{FASHION}/`.")
+
+
+def _score_cells(scores: pd.DataFrame, keys: list[str], paper: pd.DataFrame) -> tuple[list[list[str]], pd.DataFrame]:
+    labels = [("original-code", MAIN_NET4), ("paper-text", MAIN_NET4), ("original-code", "original")]
+    rows, main = [], []
+    for key, pub in paper.groupby(keys, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        row = [*key, f"{pub['paper_score'].iloc[0]:.3f}"]
+        for setting, net4 in labels:
+            sel = scores[(scores["setting"] == setting) & (scores["net4"] == net4)]
+            for k, v in zip(keys, key):
+                sel = sel[sel[k] == v]
+            if sel.empty:
+                row += ["", ""]
+                continue
+            row += [spread(sel["score"]), f"{sel['score'].mean() - pub['paper_score'].iloc[0]:+.3f}"]
+            if (setting, net4) == labels[0]:
+                main.append({"paper": pub["paper_score"].iloc[0], "mean": sel["score"].mean(),
+                             "inside": sel["score"].min() <= pub["paper_score"].iloc[0] <= sel["score"].max()})
+        rows.append(row)
+    return rows, pd.DataFrame(main)
+
+
+def _agreement_line(main: pd.DataFrame) -> str:
+    diff = main["mean"] - main["paper"]
+    rank = main["mean"].rank().corr(main["paper"].rank())
+    return (f"`original-code` (seed mean) vs paper: mean |diff| {diff.abs().mean():.3f}, max {diff.abs().max():.3f}, "
+            f"Spearman {rank:.2f} between the orderings; the published value lies inside our seed range in "
+            f"{int(main['inside'].sum())} of {len(main)} cells.")
+
+
+def _score_section(root: Path, table: str) -> str:
+    folder = root / FASHION
+    if table == "2":
+        scores = read_reference(folder, "table2_fcn_correlations")
+        keys, paper = ["net_a", "net_b"], fcn_tables.compare_table2(scores).dropna(subset=["paper_score"])
+    else:
+        scores = read_reference(folder, "table3_cnn_vs_fcn")
+        keys, paper = ["net"], fcn_tables.compare_table3(scores).dropna(subset=["paper_score"])
+    paper = paper[paper["dataset"] == "fashion-mnist"].drop_duplicates(keys)
+    rows, main = _score_cells(scores[scores["dataset"] == "fashion-mnist"], keys, paper)
+    header = [*keys, "paper", "original-code", "diff", "paper-text", "diff", "original-code (Net4 [50,50])", "diff"]
+    return _table(header, rows) + "\n\n" + _agreement_line(main)
+
+
+def fashion_table2(root: Path) -> str:
+    """Table 2 on Fashion-MNIST: paper beside our settings (mean and range over seeds)."""
+    return _score_section(root, "2")
+
+
+def fashion_table3(root: Path) -> str:
+    """Table 3 on Fashion-MNIST: paper beside our settings (mean and range over seeds)."""
+    return _score_section(root, "3")
+
+
+def fashion_accuracy(root: Path) -> str:
+    """Test accuracy (%) per net over seeds beside the "before" column of the paper's Table 4."""
+    acc = read_reference(root / FASHION, "table3_accuracy")
+    acc = acc[acc["dataset"] == "fashion-mnist"]
+    t4 = published_table4()
+    published = t4[t4["dataset"] == "fashion-mnist"].set_index("net")["paper_acc_clean"]
+    rows = []
+    for (net4, net), g in acc.groupby(["net4", "net"], sort=False):
+        if net4 != MAIN_NET4 and net != "Net4":
+            continue
+        label = net if net4 == MAIN_NET4 else f"{net} [{'50, 50' if net4 == 'original' else net4}]"
+        rows.append([label, f"{published[net]:.1f}", spread(100 * g["test_acc"], ".1f"),
+                     f"{100 * g['test_acc'].mean() - published[net]:+.1f}"])
+    return _table(["net", "paper", "ours", "diff"], rows)
+
+
+def fashion_attack(root: Path) -> str:
+    """Table 4 on Fashion-MNIST (the seeds that ran notebook 03), the perturbation and the
+    relation between alignment and degradation, ours and the paper's."""
+    folder = root / FASHION
+    t4 = read_reference(folder, "table4_attack")
+    t4 = t4[(t4["dataset"] == "fashion-mnist")]
+    seeds = sorted(t4["seed"].unique())
+    cells = {}
+    for (attack, net4, net), g in t4.groupby(["attack", "net4", "net"], sort=False):
+        cells[attack, net4, net] = (f"{spread(100 * g['acc_clean'], '.1f')} -> {spread(100 * g['acc_attacked'], '.1f')} "
+                                    f"({spread(100 * g['rel_degradation'], '.1f')}%)")
+    paper = transfer_attack.compare_with_paper(t4[(t4["attack"] == "main") & (t4["net4"] == MAIN_NET4)
+                                                  & (t4["seed"] == seeds[0])]).set_index("net")["paper"]
+    inits = t4.groupby("attack")["substitute_init"].first()
+    rows = [[net, cells["main", MAIN_NET4, net], cells.get(("beside", MAIN_NET4, net), ""), paper[net]]
+            for net in dict.fromkeys(t4["net"])]
+    rows.append(["Net4 [50, 50]", cells["main", "original", "Net4"], cells.get(("beside", "original", "Net4"), ""), paper["Net4"]])
+    header = ["net", f"ours, substitute `{inits['main']}`", f"ours, substitute `{inits.get('beside', '-')}`", "paper"]
+    pert = read_reference(folder, "attack_perturbation")
+    pert = pert[(pert["dataset"] == "fashion-mnist") & (pert["attack"] == "main")]
+    scores = read_reference(folder, "table3_cnn_vs_fcn")
+    scores = scores[(scores["setting"] == "original-code") & (scores["net4"] == MAIN_NET4)]
+    ours = [transfer_attack.relation_stats(transfer_attack.join_scores(
+        t4[(t4["attack"] == "main") & (t4["net4"] == MAIN_NET4) & (t4["seed"] == s)], scores[scores["seed"] == s])).iloc[0]
+        for s in seeds]
+    published = transfer_attack.relation_stats(transfer_attack.paper_relation(["fashion-mnist"])).iloc[0]
+    cleaned = transfer_attack.relation_stats(transfer_attack.paper_relation(["fashion-mnist"], copy_errors=False)).iloc[0]
+    minutes = read_reference(folder, "runtime").query("notebook == '03_transfer_attack'")["seconds"] / 60
+    text = (f"Seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}. After the last round the mean L-inf "
+            f"distance of the main attack is {spread(pert['linf_mean_255'], '.1f')}/255 "
+            f"({spread(100 * pert['frac_images_at_bound'], '.0f')}% of images reach the "
+            f"{pert['linf_bound_255'].iloc[0]:.0f}/255 bound), mean L2 {spread(pert['l2_mean'], '.2f')}. Across the five "
+            f"FCNs, alignment with the CNN (Table 3, original-code) and degradation: Spearman "
+            f"{' / '.join(f'{r.spearman:+.1f} (p = {r.spearman_p:.2f})' for r in ours)} here; the paper's own "
+            f"Fashion-MNIST columns give {published.spearman:+.1f} as published, {cleaned.spearman:.1f} "
+            f"(p = {cleaned.spearman_p:.1f}, four nets) without the copy-error cell of Net5. Notebook 03 (both attacks) "
+            f"took {spread(minutes, '.0f')} min on 2 cores.")
+    return _table(header, rows) + "\n\n" + text
+
+
+# --- code and benchmarks --------------------------------------------------------------
+
+def null_table(root: Path) -> str:
+    """The Table 3 chance levels (no data needed)."""
+    return null_markdown(fcn_tables.null_paper_settings())
+
+
+def bench_correlation(root: Path) -> str:
+    """The newest ``benchmarks/results/bench_correlation-*.txt``: one table per block of its
+    lines (a ``#`` line opens a block and becomes its caption)."""
+    files = sorted((root / "benchmarks" / "results").glob("bench_correlation-*.txt"))
+    if not files:
+        raise FileNotFoundError("no benchmarks/results/bench_correlation-*.txt")
+    blocks: list[tuple[list[str], list[list[str]]]] = []
+    for line in files[-1].read_text().splitlines():
+        if line.startswith("#"):
+            blocks.append(([line.lstrip("# ").strip()], []))
+        elif line.startswith("("):
+            blocks[-1][1].append(re.split(r"\s{2,}", line.strip(), maxsplit=2))
+        elif line.strip():
+            blocks[-1][0].append(line.strip())
+    parts = [f"From `benchmarks/results/{files[-1].name}`:"]
+    parts += ["`" + "; ".join(caption) + "`\n\n" + _table(["case", "result", "details"], rows) for caption, rows in blocks]
+    return "\n\n".join(parts)
+
+
+SECTIONS: dict[str, Callable[[Path], str]] = {
+    "null-table": null_table, "bench-correlation": bench_correlation, "fashion-setup": fashion_setup,
+    "fashion-table2": fashion_table2, "fashion-table3": fashion_table3, "fashion-accuracy": fashion_accuracy,
+    "fashion-attack": fashion_attack,
+}
+
+
+# --- README ----------------------------------------------------------------------------
+
+def render(root: Path | None = None) -> dict[str, str]:
+    """Every generated section's text, from the files under ``root`` (default: the project)."""
+    root = Path(root or project_root())
+    return {name: make(root) for name, make in SECTIONS.items()}
+
+
+def update(text: str, sections: dict[str, str]) -> str:
+    """``text`` with each marked section's body replaced; a marker without a section is an error."""
+    def replace(m: re.Match) -> str:
+        if m["name"] not in sections:
+            raise KeyError(f"README marks a section {m['name']!r} that no code makes; known: {sorted(sections)}")
+        return m.group(1) + sections[m["name"]] + m.group(4)
+
+    return MARK.sub(replace, text)
+
+
+def check(readme: Path, sections: dict[str, str]) -> list[str]:
+    """Names of the sections whose README text differs from ``sections`` (and of sections the README lacks)."""
+    text = readme.read_text()
+    found = {m["name"]: m["body"] for m in MARK.finditer(text)}
+    return [name for name in sections if found.get(name) != sections[name]]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m xcorr_lib.readme", description=__doc__.split("\n\n")[0])
+    parser.add_argument("action", nargs="?", choices=["collect"], help="copy a reference run's small files")
+    parser.add_argument("paths", nargs="*", help="collect: RUNS DEST")
+    parser.add_argument("--check", action="store_true", help="exit 1 when README and the files disagree")
+    parser.add_argument("--write", action="store_true", help="rewrite README's generated sections")
+    parser.add_argument("--readme", type=Path, default=None, help="default: README.md of the project")
+    args = parser.parse_args(argv)
+    if args.action == "collect":
+        runs, dest = (Path(p) for p in args.paths)
+        print(f"{len(collect(runs, dest))} files -> {dest}")
+        return 0
+    readme = args.readme or project_root() / "README.md"
+    sections = render()
+    if args.write:
+        atomic_write(readme, lambda tmp: tmp.write_text(update(readme.read_text(), sections)))
+        print(f"README: {len(sections)} sections written")
+        return 0
+    stale = check(readme, sections)
+    for name in stale:
+        found = {m["name"]: m["body"] for m in MARK.finditer(readme.read_text())}.get(name)
+        print(f"README section {name!r} " + ("is missing" if found is None else "differs from its files:"))
+        if found is not None:
+            sys.stdout.writelines(difflib.unified_diff(found.splitlines(True), sections[name].splitlines(True),
+                                                       "README", "files", n=0))
+            print()
+    if stale:
+        print("run `make readme` to regenerate, or fix the files")
+    return 1 if stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
