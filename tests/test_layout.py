@@ -27,7 +27,7 @@ MAX_CELL_LINES = 25
 NOTEBOOK_STUDY = {"00_quickstart": None, "01_fcn_correlations": "fcn_tables", "02_cnn_vs_fcn": "fcn_tables",
                   "03_transfer_attack": "transfer_attack", "04_imagenet_partial": "imagenet_partial",
                   "05_audit": "audit", "06_model_alignment_search": "alignment_search",
-                  "07_filter_subspace": "filter_subspace"}
+                  "07_filter_subspace": "filter_subspace", "08_population": "population"}
 
 
 # ----------------------------------------------------------------------------- the checker

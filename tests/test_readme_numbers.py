@@ -42,7 +42,7 @@ def test_check_fails_after_changing_one_number(sections: dict[str, str], tmp_pat
 
 def test_write_restores_emptied_sections(sections: dict[str, str], tmp_path: Path) -> None:
     text = (ROOT / "README.md").read_text()
-    emptied = readme.MARK.sub(lambda m: m.group(1) + "stale" + m.group(4), text)
+    emptied = readme.MARK.sub(lambda m: f"<!-- {m['name']}:start -->\nstale\n<!-- {m['name']}:end -->", text)
     copy = tmp_path / "README.md"
     copy.write_text(emptied)
     assert set(readme.check(copy, sections)) == set(readme.SECTIONS)

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import special, stats
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from xcorr_lib.score.null import abs_corr_cdf, expected_max_abs_corr
 from xcorr_lib.common.stats import (bootstrap_ci,
@@ -194,3 +196,39 @@ def test_null_score_of_table_3_is_the_published_level() -> None:
         null_score([0], [0], 2)
     with pytest.raises(ValueError, match="unknown method"):
         null_score([0], [0], 5, method="guess")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6)), min_size=3, max_size=40))
+def test_rank_correlations_equal_scipys_with_ties(pairs) -> None:
+    from scipy import stats as sps
+
+    x, y = (np.array(v, dtype=float) for v in zip(*pairs))
+    for method, ref in (("spearman", sps.spearmanr), ("kendall", sps.kendalltau)):
+        ours = rank_correlation(x, y, method)
+        if np.ptp(x) == 0 or np.ptp(y) == 0:
+            assert np.isnan(ours)
+        else:
+            assert ours == pytest.approx(float(ref(x, y).statistic), abs=1e-12)
+
+
+def test_partial_rank_correlation_removes_a_shared_cause() -> None:
+    from xcorr_lib.common.stats import partial_rank_correlation
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=400)
+    x, y = z + 0.3 * rng.normal(size=400), z + 0.3 * rng.normal(size=400)
+    assert rank_correlation(x, y) > 0.8
+    assert abs(partial_rank_correlation(x, y, z)) < 0.15
+    w = rng.normal(size=400)  # a direct link survives partialling out an unrelated covariate
+    assert partial_rank_correlation(x, x + 0.1 * w, w) > 0.8
+    with pytest.raises(ValueError, match="same length"):
+        partial_rank_correlation(x, y, z[:10])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(-3, 3), min_size=1, max_size=30))
+def test_average_ranks_equal_scipys(values) -> None:
+    from xcorr_lib.common.stats import average_ranks
+
+    assert np.array_equal(average_ranks(values), stats.rankdata(values))

@@ -35,7 +35,7 @@ __all__ = ["SECTIONS", "render", "update", "check", "collect", "main"]
 
 REFERENCE_TABLES = ("table1_accuracy", "table2_fcn_correlations", "table3_cnn_vs_fcn", "table3_accuracy",
                     "table4_attack", "attack_perturbation")
-MARK = re.compile(r"(<!-- (?P<name>[a-z0-9-]+):start -->\n)(?P<body>.*?)(\n<!-- (?P=name):end -->)", re.S)
+MARK = re.compile(r"<!-- (?P<name>[a-z0-9-]+):start -->\n(?:(?P<body>.*?)\n)?<!-- (?P=name):end -->", re.S)
 
 
 # --- collecting a run ----------------------------------------------------------------
@@ -93,6 +93,7 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 # --- the Fashion-MNIST reference run ---------------------------------------------------
 
 FASHION = Path("reference/paper-fashion")
+CHANCE_LINE = 0.2  # test accuracy below this on 10 classes: the network did not learn
 MAIN_NET4 = "paper"
 
 
@@ -104,10 +105,11 @@ def fashion_setup(root: Path) -> str:
     seeds = sorted(manifest["seed"].unique())
     per_seed = runtime[runtime["notebook"].isin(["01_fcn_correlations", "02_cnn_vs_fcn"])].groupby("seed")["seconds"].sum()
     commits = ", ".join(sorted(manifest["git_commit"].astype(str).unique()))
+    software = "; ".join(sorted(manifest["software"].dropna().astype(str).unique())) or "software not recorded"
     return (f"Seeds {', '.join(map(str, seeds))} (profile `{manifest['profile'].iloc[0]}`, commits {commits}; "
-            f"{manifest['software'].iloc[0]}). Notebooks 01 + 02 took {spread(per_seed / 60, '.0f')} min per seed "
+            f"{software}). Notebooks 01 + 02 took {spread(per_seed / 60, '.0f')} min per seed "
             f"on 2 cores with two seeds running at once; cells show the mean over seeds and, in brackets, the "
-            f"lowest and highest seed. Files: `{FASHION}/`.")
+            f"lowest and highest value over the seeds. Files: `{FASHION}/`.")
 
 
 def _score_cells(scores: pd.DataFrame, keys: list[str], paper: pd.DataFrame) -> tuple[list[list[str]], pd.DataFrame]:
@@ -176,7 +178,11 @@ def fashion_accuracy(root: Path) -> str:
         label = net if net4 == MAIN_NET4 else f"{net} [{'50, 50' if net4 == 'original' else net4}]"
         rows.append([label, f"{published[net]:.1f}", spread(100 * g["test_acc"], ".1f"),
                      f"{100 * g['test_acc'].mean() - published[net]:+.1f}"])
-    return _table(["net", "paper", "ours", "diff"], rows)
+    chance = acc[acc["test_acc"] < CHANCE_LINE]
+    notes = [f"{r.net}{'' if r.net4 == MAIN_NET4 else ' [' + r.net4 + ']'} of seed {r.seed} did not learn "
+             f"({100 * r.test_acc:.1f}%, chance is 10%)" for r in chance.itertuples()]
+    text = ("\n\n" + "; ".join(notes) + ": it counts in the means and ranges of this table and of Tables 2 and 3 above.") if notes else ""
+    return _table(["net", "paper", "ours", "diff"], rows) + text
 
 
 def fashion_attack(root: Path) -> str:
@@ -265,7 +271,7 @@ def update(text: str, sections: dict[str, str]) -> str:
     def replace(m: re.Match) -> str:
         if m["name"] not in sections:
             raise KeyError(f"README marks a section {m['name']!r} that no code makes; known: {sorted(sections)}")
-        return m.group(1) + sections[m["name"]] + m.group(4)
+        return f"<!-- {m['name']}:start -->\n{sections[m['name']]}\n<!-- {m['name']}:end -->"
 
     return MARK.sub(replace, text)
 
@@ -273,7 +279,7 @@ def update(text: str, sections: dict[str, str]) -> str:
 def check(readme: Path, sections: dict[str, str]) -> list[str]:
     """Names of the sections whose README text differs from ``sections`` (and of sections the README lacks)."""
     text = readme.read_text()
-    found = {m["name"]: m["body"] for m in MARK.finditer(text)}
+    found = {m["name"]: m["body"] or "" for m in MARK.finditer(text)}
     return [name for name in sections if found.get(name) != sections[name]]
 
 
@@ -297,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     stale = check(readme, sections)
     for name in stale:
-        found = {m["name"]: m["body"] for m in MARK.finditer(readme.read_text())}.get(name)
+        found = {m["name"]: m["body"] or "" for m in MARK.finditer(readme.read_text())}.get(name)
         print(f"README section {name!r} " + ("is missing" if found is None else "differs from its files:"))
         if found is not None:
             sys.stdout.writelines(difflib.unified_diff(found.splitlines(True), sections[name].splitlines(True),

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Sequence
 
+from xcorr_lib.score import pairs
 from xcorr_lib.score.correlation import neuron_correlation
 
 from .cca import canonical_correlations, pwcca, svcca
@@ -49,6 +50,8 @@ MEASURES: dict[str, Callable[[Any, Any], float]] = {
     "rsa": rsa,
 }
 ALL_MEASURES: tuple[str, ...] = ("neuron_correlation", *MEASURES)
+#: Measures whose value changes when the two models swap (PWCCA weights come from the first).
+ASYMMETRIC: frozenset[str] = frozenset({"pwcca"})
 
 
 def compare_measures(acts_a: Any, layers_a: Any, acts_b: Any, layers_b: Any,
@@ -86,7 +89,21 @@ def compare_measures(acts_a: Any, layers_a: Any, acts_b: Any, layers_b: Any,
     return out
 
 
+def pair_matrix(models: Mapping[str, Any], measure: str | Callable[[Any, Any], float] = "score",
+                **options: Any) -> Any:
+    """:func:`xcorr_lib.score.pairs.pair_matrix` with measures by name: ``"score"`` (the
+    paper's score), a key of :data:`MEASURES` (e.g. ``"linear_cka"``; PWCCA is computed in
+    every cell, row model first) or a callable. Other keyword arguments are passed on."""
+    if isinstance(measure, str) and measure != "score":
+        if measure not in MEASURES:
+            raise ValueError(f"unknown measure {measure!r}; choose from score, {', '.join(MEASURES)}")
+        options.setdefault("name", measure)
+        options.setdefault("symmetric", measure not in ASYMMETRIC)
+        measure = MEASURES[measure]
+    return pairs.pair_matrix(models, measure, **options)
+
+
 __all__ = [
-    "ALL_MEASURES", "MEASURES", "canonical_correlations", "compare_measures", "linear_cka",
+    "ALL_MEASURES", "ASYMMETRIC", "MEASURES", "pair_matrix", "canonical_correlations", "compare_measures", "linear_cka",
     "linear_cka_debiased", "pwcca", "rbf_cka", "rdm", "rsa", "svcca",
 ]

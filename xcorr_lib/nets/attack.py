@@ -51,8 +51,8 @@ from xcorr_lib.common.checks import check_option, check_positive_int
 from xcorr_lib.common.fingerprints import data_fingerprint, model_fingerprint
 from xcorr_lib.common.provenance import atomic_write, results_dir
 from xcorr_lib.nets.evaluate import as_class_labels, as_pixel_images, check_labels_fit, evaluate
-from xcorr_lib.nets.models import make_cnn
-from xcorr_lib.nets.training import CNN_RECIPE, train
+from xcorr_lib.nets.models import make_cnn, make_model
+from xcorr_lib.nets.training import CNN_RECIPE, net_seed, train
 
 LossName = Literal["original", "logits"]
 SubstituteInit = Literal["fresh", "continue", "original"]
@@ -340,3 +340,15 @@ def substitute_attack(
     if path is not None:
         _save(path, result)
     return result
+
+
+def attack_like_notebook_03(X_test: Any, y_test: Any, *, rounds: int, eps_255: float, substitute_epochs: int,
+                            loss: LossName, substitute_init: SubstituteInit, seed: int,
+                            progress: bool = True) -> AttackResult:
+    """The attack of notebook 03 on a test split (cached): with ``substitute_init="original"``
+    the substitute starts from the evaluated CNN's initial weights (the paper's CNN with
+    ``training.net_seed("CNN", seed)``), as in the authors' code. Any other caller with the
+    same settings (the population study) reads notebook 03's cache file."""
+    start = make_model("CNN", seed=net_seed("CNN", seed)) if substitute_init == "original" else None
+    return substitute_attack(X_test, y_test, rounds=rounds, eps=eps_255 / 255, epochs=substitute_epochs, loss=loss,
+                             substitute_init=substitute_init, substitute_start=start, seed=seed, progress=progress)

@@ -160,31 +160,42 @@ class CNN(nn.Module):
     """
 
     def __init__(self, n_classes: int = 10, dropout: float = 0.5,
-                 conv: Callable[[int, int, int], nn.Module] | None = None) -> None:
+                 conv: Callable[[int, int, int], nn.Module] | None = None, *,
+                 channels: Sequence[int] = (32, 64), fc_units: int = 100) -> None:
         """``conv(in_channels, out_channels, kernel_size)`` builds each conv layer
-        (default ``nn.Conv2d``; :class:`xcorr_lib.nets.atoms.AtomCNN` passes atom convolutions)."""
+        (default ``nn.Conv2d``; :class:`xcorr_lib.nets.atoms.AtomCNN` passes atom convolutions).
+        ``channels`` (two conv widths) and ``fc_units`` vary the family (population study);
+        the defaults are the paper's."""
         super().__init__()
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        channels = tuple(int(c) for c in channels)
+        if len(channels) != 2 or min(channels) < 1 or int(fc_units) < 1:
+            raise ValueError(f"channels must be two positive widths and fc_units positive, got {channels}, {fc_units}")
         conv = conv or (lambda c_in, c_out, k: nn.Conv2d(c_in, c_out, kernel_size=k))
         self.n_classes = int(n_classes)
         self.dropout_p = float(dropout)
-        self.conv0 = conv(1, 32, 3)
+        self.channels, self.fc_units = channels, int(fc_units)
+        self.conv0 = conv(1, channels[0], 3)
         self.pool0 = nn.MaxPool2d(2)
         self.relu0 = nn.ReLU()
-        self.conv1 = conv(32, 64, 3)
+        self.conv1 = conv(channels[0], channels[1], 3)
         self.drop1 = nn.Dropout2d(dropout)
         self.pool1 = nn.MaxPool2d(2)
         self.relu1 = nn.ReLU()
-        self.fc = nn.Linear(64 * 5 * 5, 100)
+        self.fc = nn.Linear(channels[1] * 5 * 5, self.fc_units)
         self.fc_relu = nn.ReLU()
         self.fc_drop = nn.Dropout(dropout)
-        self.out = nn.Linear(100, n_classes)
+        self.out = nn.Linear(self.fc_units, n_classes)
 
     @property
     def spec(self) -> dict[str, Any]:
-        """Everything that defines the architecture (used in checkpoint keys)."""
-        return {"arch": "CNN", "n_classes": self.n_classes, "dropout": self.dropout_p}
+        """Everything that defines the architecture (used in checkpoint keys; the paper's
+        widths are left out, so its checkpoints keep their keys)."""
+        spec: dict[str, Any] = {"arch": "CNN", "n_classes": self.n_classes, "dropout": self.dropout_p}
+        if (self.channels, self.fc_units) != ((32, 64), 100):
+            spec.update(channels=list(self.channels), fc_units=self.fc_units)
+        return spec
 
     def unit_modules(self) -> dict[str, int]:
         """Hidden-unit modules: the ReLU closing each conv block -> depth 0, 1."""

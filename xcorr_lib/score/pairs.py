@@ -10,24 +10,33 @@ each network is standardized once, however many pairs it is in) or with any meas
 activation matrices (a callable ``f(acts_a, acts_b) -> float``, e.g.
 ``xcorr_lib.measures.MEASURES["linear_cka"]``). It returns a tidy table, one row per pair,
 that :func:`as_matrix` turns into a K x K matrix.
+
+:func:`pair_matrix` is the same job for a whole zoo: the K x K matrix computed in tiles
+(:mod:`xcorr_lib.score.tiles`), in-process or on a Dask cluster, resumable from a work
+folder; activations may be ``.npy`` files, memory-mapped and read only by the tiles that
+need them.
 """
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from xcorr_lib.score.correlation import Prepared, prepare, score_prepared
+from xcorr_lib.common.checks import check_option, check_positive_int
+from xcorr_lib.score import cluster, tiles
+from xcorr_lib.score.correlation import CONSTANTS, DIRECTIONS, VARIANTS, Prepared, prepare, score_prepared
 
 Acts = Mapping[str, tuple[Any, Any]]
 PAIR_COLUMNS = ("model_a", "model_b", "measure", "value")
 SCORE_COLUMNS = ("variant", "direction", "constant", "n_units_a", "n_units_b", "n_constant_a", "n_constant_b",
                  "n_minus_one")
 
-__all__ = ["Acts", "all_pairs", "pair_table", "as_matrix"]
+__all__ = ["Acts", "all_pairs", "pair_table", "as_matrix", "pair_matrix"]
 
 
 def all_pairs(names: Sequence[str]) -> list[tuple[str, str]]:
@@ -114,3 +123,97 @@ def as_matrix(table: pd.DataFrame, names: Sequence[str] | None = None, *, symmet
         if np.isnan(mat.loc[n, n]):
             mat.loc[n, n] = diagonal
     return mat
+
+
+def pair_matrix(models: Mapping[str, tiles.Source], measure: str | Callable[[Any, Any], float] = "score", *,
+                variant: str = "paper", direction: str = "both", constant: str = "zero",
+                symmetric: bool | None = None, scheduler: Any = None, workdir: str | Path | None = None,
+                tile_size: int = 8, retries: int = 3, threads: int | None = None, device: str | None = None,
+                name: str | None = None, progress: bool = False) -> pd.DataFrame:
+    """K x K matrix of a measure over every pair of models, computed in tiles.
+
+    Parameters
+    ----------
+    models : {name: (acts, layers)}; acts (M, N) array or path to a ``.npy`` file (opened
+        memory-mapped inside each tile), layers (N,) depth ids; all on the same M probes.
+    measure : ``"score"`` (the paper's score with ``variant``, ``direction``, ``constant``) or
+        a callable ``(acts_a, acts_b) -> float``; measures by name:
+        :func:`xcorr_lib.measures.pair_matrix`.
+    symmetric : compute only ``a <= b`` and mirror. Default: True for callables and for the
+        score with ``direction="both"``; a forward score is computed in every cell (row ->
+        column).
+    scheduler : None (in-process, tile after tile), ``"dask"`` (a ``distributed.LocalCluster``,
+        one single-threaded worker process per core, closed afterwards), a scheduler address
+        (``"tcp://host:8786"``) or a ``distributed.Client``. Tasks are retried ``retries``
+        times on errors; tiles of a worker that dies are rescheduled by Dask.
+    workdir : folder for finished tiles; a rerun with the same models and settings reads
+        them and computes only the missing ones (see :mod:`xcorr_lib.score.tiles`).
+    tile_size : models per block (a tile holds at most 2 x ``tile_size`` models in memory).
+    threads : torch CPU threads inside each tile (None: leave torch's setting).
+    device : ``"cuda"`` runs the score's blocks on the GPU (in-process, or on Dask workers
+        started with a ``GPU`` resource); never required.
+
+    Returns
+    -------
+    DataFrame K x K, index = columns = model names in the order given; ``attrs`` holds
+    ``measure``, ``key`` (of the work folder), ``tiles_total``, ``tiles_computed``,
+    ``tiles_reused`` and ``seconds``.
+    """
+    names = list(models)
+    if len(names) < 1 or len(set(map(str, names))) != len(names):
+        raise ValueError(f"models needs at least one model and distinct names, got {names}")
+    check_positive_int("tile_size", tile_size)
+    if measure == "score":
+        check_option("variant", variant, VARIANTS)
+        check_option("direction", direction, DIRECTIONS)
+        check_option("constant", constant, CONSTANTS)
+        options: dict[str, Any] = {"variant": variant, "direction": direction, "constant": constant}
+        options.update({"device": device} if device else {})
+        label, symmetric = name or "score", (direction == "both") if symmetric is None else symmetric
+    elif callable(measure):
+        options, label = {}, name or getattr(measure, "__name__", "measure")
+        symmetric = True if symmetric is None else symmetric
+    else:
+        raise ValueError(f"measure must be 'score' or a callable (acts_a, acts_b) -> float, got {measure!r}; "
+                         "for a measure by name use xcorr_lib.measures.pair_matrix")
+    _check_sources(models)
+    started = time.perf_counter()
+    groups = tiles.blocks(names, tile_size)
+    todo = tiles.tile_ids(len(groups), symmetric)
+    spec = {"measure": label, "options": options, "symmetric": symmetric, "tile_size": tile_size}
+    key = tiles.matrix_key(models, spec) if workdir is not None else ""
+    done: dict[tuple[int, int], pd.DataFrame] = {}
+    if workdir is not None:
+        done = {t: table for t in todo if (table := tiles.read_tile(tiles.tile_file(Path(workdir), key, t))) is not None}
+    jobs = [dict(models_a={n: models[n] for n in groups[i]}, models_b={n: models[n] for n in groups[j]},
+                 path=None if workdir is None else tiles.tile_file(Path(workdir), key, (i, j)),
+                 measure=measure, options=options, symmetric=symmetric, order=names, threads=threads)
+            for i, j in todo if (i, j) not in done]
+    bar = tqdm(total=len(todo), initial=len(done), desc=f"pair matrix ({label})", unit="tile", disable=not progress)
+    computed = cluster.run_tiles(jobs, scheduler, retries=retries, gpu=bool(device and device.startswith("cuda")),
+                                 on_done=lambda: bar.update(1))
+    bar.close()
+    mat = pd.DataFrame(np.nan, index=names, columns=names)
+    for table in [*done.values(), *computed]:
+        for a, b, v in table.itertuples(index=False):
+            mat.loc[a, b] = v
+            if symmetric:
+                mat.loc[b, a] = v
+    mat.attrs.update(measure=label, key=key, tiles_total=len(todo), tiles_computed=len(computed),
+                     tiles_reused=len(done), seconds=time.perf_counter() - started)
+    return mat
+
+
+def _check_sources(models: Mapping[str, tiles.Source]) -> None:
+    """Shapes only (files are opened memory-mapped, nothing is read): same probes, layers per unit."""
+    n_probes = set()
+    for n, source in models.items():
+        if not (isinstance(source, tuple) and len(source) == 2):
+            raise ValueError(f"models[{n!r}] must be (acts, layers), got {type(source).__name__}")
+        shape = tuple(tiles.load_acts(source[0]).shape)
+        if len(shape) != 2 or len(np.asarray(source[1]).reshape(-1)) != shape[1]:
+            raise ValueError(f"models[{n!r}]: acts must be (M, N) with N layer ids, got acts {shape} and "
+                             f"{len(np.asarray(source[1]).reshape(-1))} layer ids")
+        n_probes.add(shape[0])
+    if len(n_probes) > 1:
+        raise ValueError(f"every model needs the same probes; probe counts {sorted(n_probes)}")

@@ -11,10 +11,10 @@ from torch import nn
 
 from xcorr_lib.data.probes import make_probe
 from xcorr_lib.data.splits import Split, available_splits
-from xcorr_lib.nets.attack import substitute_attack
+from xcorr_lib.nets.attack import attack_like_notebook_03
 from xcorr_lib.nets.capture import capture_all
-from xcorr_lib.nets.models import FCN_NAMES, make_model
-from xcorr_lib.nets.training import CNN_RECIPE, FCN_RECIPE, net_seed, train_nets
+from xcorr_lib.nets.models import FCN_NAMES
+from xcorr_lib.nets.training import CNN_RECIPE, FCN_RECIPE, train_nets
 from xcorr_lib.score.pairs import pair_table
 from xcorr_lib.score.settings import DEFAULT_SETTINGS, resolve_settings
 
@@ -84,10 +84,9 @@ def run_attack(*, datasets: Sequence[str], protocol: Mapping[str, str], n_train:
                           cnn_recipe=cnn_recipe, with_cnn=True, seed=seed, progress=progress)
         inits = [substitute_init] + ([substitute_init_beside] if substitute_init_beside not in (None, substitute_init) else [])
         for role, init in zip(("main", "beside"), inits):
-            start = make_model("CNN", seed=net_seed("CNN", seed)) if init == "original" else None
-            attack = substitute_attack(split.X_test, split.y_test, rounds=rounds, eps=eps, epochs=substitute_epochs,
-                                       loss=loss, substitute_init=init, substitute_start=start, seed=seed,
-                                       progress=progress)
+            attack = attack_like_notebook_03(split.X_test, split.y_test, rounds=rounds, eps_255=eps_255,
+                                             substitute_epochs=substitute_epochs, loss=loss, substitute_init=init,
+                                             seed=seed, progress=progress)
             summary = attack.summary()
             table4.append(evaluate_variants(nets, net4, split.X_test, attack.X_adv, split.y_test).assign(
                 dataset=dataset, protocol=split.key["protocol"], n_test=len(split.X_test), eps=eps, eps_255=eps_255,

@@ -1,0 +1,159 @@
+"""Benchmarks of the all-pairs engine (``score.pairs.pair_matrix``) on a synthetic zoo.
+
+K models, each N units in two layers, on M probes (default 100 x 2,000 x 1,000; ``--quick``
+12 x 500 x 300, under a minute), stored as ``.npy`` files; the paper's score, paper
+variant, both directions, every pair and the diagonal (K (K + 1) / 2 pairs):
+
+(1) ``pair_matrix`` in-process (each model prepared once per tile) vs
+    ``neuron_correlation`` called per pair; the same numbers.
+(2) ``pair_matrix`` in-process vs the sum of the bare matmuls it cannot avoid (one
+    standardized ``z_a.T @ z_b`` per pair, timed the same way). Target <= 1.3.
+(3) ``pair_matrix`` on a Dask LocalCluster (2 single-threaded worker processes) vs
+    in-process on the same 2 cores (cluster started before timing; its start-up time is
+    shown beside). Target <= 1.25.
+(4) peak resident memory of ``pair_matrix`` over memory-mapped files, in a fresh
+    subprocess, against the size of all activations.
+
+Usage::
+
+    python benchmarks/bench_pairs.py [--quick] [--models K --units N --probes M] [--tile-size T]
+
+Timings depend on the machine and on its load; print the table, don't assert on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from xcorr_lib.score.correlation import neuron_correlation
+from xcorr_lib.score.pairs import pair_matrix
+
+
+def make_zoo(folder: Path, k: int, n: int, m: int, seed: int = 0) -> dict[str, tuple[Path, np.ndarray]]:
+    """K models as .npy files: a shared latent, per-model mixing, two layers of n/2 units."""
+    rng = np.random.default_rng(seed)
+    latent = rng.normal(size=(m, 64)).astype(np.float32)
+    layers = np.repeat([0, 1], [n // 2, n - n // 2])
+    models = {}
+    for i in range(k):
+        acts = latent @ rng.normal(size=(64, n)).astype(np.float32) + rng.normal(size=(m, n)).astype(np.float32)
+        np.maximum(acts[:, n // 2:], 0, out=acts[:, n // 2:])
+        np.save(folder / f"model{i:03d}.npy", acts)
+        models[f"model{i:03d}"] = (folder / f"model{i:03d}.npy", layers)
+    return models
+
+
+def timed(fn) -> tuple[float, object]:
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def per_pair(models: dict) -> np.ndarray:
+    names = list(models)
+    loaded = {n: (np.load(p), lay) for n, (p, lay) in models.items()}
+    mat = np.full((len(names), len(names)), np.nan)
+    for i, a in enumerate(names):
+        for j in range(i, len(names)):
+            b = names[j]
+            mat[i, j] = mat[j, i] = neuron_correlation(loaded[a][0], loaded[a][1], loaded[b][0], loaded[b][1]).score
+    return mat
+
+
+def bare_matmuls(models: dict) -> float:
+    """Sum over pairs of one standardized (M, Na).T @ (M, Nb) product (inputs ready beforehand)."""
+    z = {}
+    for n, (p, _) in models.items():
+        x = torch.from_numpy(np.load(p))
+        z[n] = (x - x.mean(0)) / x.std(0)
+    names, total = list(models), 0.0
+    for i, a in enumerate(names):
+        for b in names[i:]:
+            t0 = time.perf_counter()
+            (z[a].T @ z[b]).abs_()
+            total += time.perf_counter() - t0
+    return total
+
+
+def memory_child(folder: str, tile_size: int) -> dict:
+    files = sorted(Path(folder).glob("model*.npy"))
+    width = np.load(files[0], mmap_mode="r").shape[1]
+    models = {f.stem: (f, np.repeat([0, 1], [width // 2, width - width // 2])) for f in files}
+    before = _rss_mib()
+    seconds, _ = timed(lambda: pair_matrix(models, tile_size=tile_size))
+    return {"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "rss_before_mib": before,
+            "inputs_mib": sum(f.stat().st_size for f in files) / 2**20, "seconds": seconds}
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("VmRSS")) / 1024
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="12 models x 500 units x 300 probes")
+    parser.add_argument("--models", type=int, default=100)
+    parser.add_argument("--units", type=int, default=2000)
+    parser.add_argument("--probes", type=int, default=1000)
+    parser.add_argument("--tile-size", type=int, default=8)
+    parser.add_argument("--parts", default="1,2,3,4")
+    parser.add_argument("--_memory-child", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args._memory_child:
+        print(json.dumps(memory_child(args._memory_child, args.tile_size)))
+        return
+    k, n, m = (12, 500, 300) if args.quick else (args.models, args.units, args.probes)
+    parts = {int(p) for p in args.parts.split(",")}
+    load = os.getloadavg()[0]
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, {os.cpu_count()} cores, load average {load:.1f}; "
+          f"{k} models x {n} units x {m} probes, {k * (k + 1) // 2} pairs, tile size {args.tile_size}")
+    with tempfile.TemporaryDirectory() as tmp:
+        models = make_zoo(Path(tmp), k, n, m)
+        pair_matrix(dict(list(models.items())[:2]))  # warm-up: torch's first calls are slow
+        t_matrix, mat = timed(lambda: pair_matrix(models, tile_size=args.tile_size))
+        rows = []
+        if 1 in parts:
+            t_pair, ref = timed(lambda: per_pair(models))
+            if not np.allclose(mat.values, ref, atol=1e-6):
+                raise AssertionError("pair_matrix and neuron_correlation per pair disagree")
+            rows.append(("(1) per pair / pair_matrix", f"{t_pair / t_matrix:.2f}x",
+                         f"per pair {t_pair:.1f} s, pair_matrix {t_matrix:.1f} s"))
+        if 2 in parts:
+            t_mm = bare_matmuls(models)
+            rows.append(("(2) pair_matrix / sum of bare matmuls", f"{t_matrix / t_mm:.2f}", f"matmuls {t_mm:.1f} s"))
+        if 3 in parts:
+            from distributed import Client, LocalCluster
+
+            t_start, cluster = timed(lambda: LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0"))
+            with cluster, Client(cluster) as client:
+                t_dask, dmat = timed(lambda: pair_matrix(models, tile_size=args.tile_size, scheduler=client))
+            if not np.array_equal(dmat.values, mat.values):
+                raise AssertionError("Dask and in-process matrices differ")
+            rows.append(("(3) Dask LocalCluster, 2 workers / in-process", f"{t_dask / t_matrix:.2f}",
+                         f"Dask {t_dask:.1f} s (+ {t_start:.1f} s cluster start), in-process {t_matrix:.1f} s; identical"))
+        if 4 in parts:
+            out = subprocess.run([sys.executable, __file__, "--_memory-child", tmp, "--tile-size", str(args.tile_size)],
+                                 check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+            mem = json.loads(out)
+            rows.append(("(4) peak RSS, memory-mapped activations", f"{mem['peak_rss_mib']:,.0f} MiB",
+                         f"activations {mem['inputs_mib']:,.0f} MiB on disk; RSS before the call {mem['rss_before_mib']:.0f} MiB; "
+                         f"{mem['seconds']:.1f} s"))
+    width = max(len(r[0]) for r in rows)
+    for name, value, detail in rows:
+        print(f"{name:<{width}}  {value:>18}  {detail}")
+
+
+if __name__ == "__main__":
+    main()
