@@ -232,27 +232,36 @@ def null_table(root: Path) -> str:
     return null_markdown(fcn_tables.null_paper_settings())
 
 
-def bench_correlation(root: Path) -> str:
-    """The newest ``benchmarks/results/bench_correlation-*.txt``: one table per block of its
-    lines (a ``#`` line opens a block and becomes its caption)."""
-    files = sorted((root / "benchmarks" / "results").glob("bench_correlation-*.txt"))
+def bench_table(root: Path, name: str) -> str:
+    """The newest ``benchmarks/results/<name>-*.txt``: one table per block of its lines (a
+    ``#`` line opens a block and becomes its caption; a line starting with ``(`` is a row)."""
+    files = sorted((root / "benchmarks" / "results").glob(f"{name}-*.txt"))
     if not files:
-        raise FileNotFoundError("no benchmarks/results/bench_correlation-*.txt")
+        raise FileNotFoundError(f"no benchmarks/results/{name}-*.txt")
     blocks: list[tuple[list[str], list[list[str]]]] = []
     for line in files[-1].read_text().splitlines():
-        if line.startswith("#"):
+        if line.startswith("#") or not blocks:
             blocks.append(([line.lstrip("# ").strip()], []))
         elif line.startswith("("):
             blocks[-1][1].append(re.split(r"\s{2,}", line.strip(), maxsplit=2))
         elif line.strip():
             blocks[-1][0].append(line.strip())
     parts = [f"From `benchmarks/results/{files[-1].name}`:"]
-    parts += ["`" + "; ".join(caption) + "`\n\n" + _table(["case", "result", "details"], rows) for caption, rows in blocks]
+    parts += ["`" + "; ".join(caption) + "`\n\n" + _table(["case", "result", "details"], rows)
+              for caption, rows in blocks if rows]
     return "\n\n".join(parts)
 
 
+def bench_correlation(root: Path) -> str:
+    return bench_table(root, "bench_correlation")
+
+
+def bench_pairs(root: Path) -> str:
+    return bench_table(root, "bench_pairs")
+
+
 SECTIONS: dict[str, Callable[[Path], str]] = {
-    "null-table": null_table, "bench-correlation": bench_correlation, "fashion-setup": fashion_setup,
+    "null-table": null_table, "bench-correlation": bench_correlation, "bench-pairs": bench_pairs, "fashion-setup": fashion_setup,
     "fashion-table2": fashion_table2, "fashion-table3": fashion_table3, "fashion-accuracy": fashion_accuracy,
     "fashion-attack": fashion_attack,
 }
