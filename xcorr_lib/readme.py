@@ -285,10 +285,14 @@ def update(text: str, sections: dict[str, str]) -> str:
     return MARK.sub(replace, text)
 
 
+def marked_sections(text: str) -> dict[str, str]:
+    """{name: body} of every marked section in ``text`` (an empty section's body is "")."""
+    return {m["name"]: m["body"] or "" for m in MARK.finditer(text)}
+
+
 def check(readme: Path, sections: dict[str, str]) -> list[str]:
     """Names of the sections whose README text differs from ``sections`` (and of sections the README lacks)."""
-    text = readme.read_text()
-    found = {m["name"]: m["body"] or "" for m in MARK.finditer(text)}
+    found = marked_sections(readme.read_text())
     return [name for name in sections if found.get(name) != sections[name]]
 
 
@@ -310,9 +314,9 @@ def main(argv: list[str] | None = None) -> int:
         atomic_write(readme, lambda tmp: tmp.write_text(update(readme.read_text(), sections)))
         print(f"README: {len(sections)} sections written")
         return 0
-    stale = check(readme, sections)
+    stale, in_readme = check(readme, sections), marked_sections(readme.read_text())
     for name in stale:
-        found = {m["name"]: m["body"] or "" for m in MARK.finditer(readme.read_text())}.get(name)
+        found = in_readme.get(name)
         print(f"README section {name!r} " + ("is missing" if found is None else "differs from its files:"))
         if found is not None:
             sys.stdout.writelines(difflib.unified_diff(found.splitlines(True), sections[name].splitlines(True),
