@@ -88,8 +88,7 @@ def pair_table(acts: Acts, pairs: Sequence[tuple[str, str]] | None = None, *,
 
 def _score_values(acts: Acts, options: Mapping[str, Any]) -> Callable[[str, str], dict[str, Any]]:
     """Row builder for the paper's score; each network is prepared on first use, once."""
-    prep_opts = {k: options[k] for k in ("dtype", "device") if k in options}
-    score_opts = {k: v for k, v in options.items() if k not in prep_opts}
+    prep_opts, score_opts = tiles.split_score_options(options)
     prepared: dict[str, Prepared] = {}
 
     def get(n: str) -> Prepared:

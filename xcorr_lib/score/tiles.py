@@ -30,7 +30,7 @@ from xcorr_lib.score.correlation import prepare, score_prepared
 Source = tuple[Any, Any]  # (acts (M, N) array or path to a .npy, layers (N,))
 TILE_COLUMNS = ("model_a", "model_b", "value")
 
-__all__ = ["Source", "load_acts", "blocks", "tile_ids", "run_tile", "compute_tile", "matrix_key", "tile_file", "read_tile",
+__all__ = ["Source", "load_acts", "split_score_options", "blocks", "tile_ids", "run_tile", "compute_tile", "matrix_key", "tile_file", "read_tile",
            "write_tile"]
 
 
@@ -42,6 +42,12 @@ def load_acts(source: Any) -> Any:
             raise FileNotFoundError(f"activations file {path} does not exist")
         return np.load(path, mmap_mode="r")
     return source
+
+
+def split_score_options(options: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The score's keyword arguments split into those of ``prepare`` (dtype, device) and the rest."""
+    prep = {k: options[k] for k in ("dtype", "device") if k in options}
+    return prep, {k: v for k, v in options.items() if k not in prep}
 
 
 def _materialize(source: Any) -> Any:
@@ -79,8 +85,7 @@ def run_tile(models_a: Mapping[str, Source], models_b: Mapping[str, Source], *,
         names = list(dict.fromkeys([n for p in pairs for n in p]))
         sources = {**models_a, **models_b}
         if measure == "score":
-            prep_opts = {k: options[k] for k in ("dtype", "device") if k in options}
-            score_opts = {k: v for k, v in options.items() if k not in prep_opts}
+            prep_opts, score_opts = split_score_options(options)
             prepared = {n: prepare(_materialize(sources[n][0]), sources[n][1], name=f"acts[{n!r}]",
                                    **prep_opts) for n in names}
             values = [score_prepared(prepared[a], prepared[b], **score_opts).score for a, b in pairs]
