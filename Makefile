@@ -21,7 +21,7 @@ SHARED_DATA    := $(abspath $(CURDIR)/../shared/data)
 XCORR_DATA_DIR ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),$(CURDIR)/data)
 export XCORR_DATA_DIR
 
-.PHONY: help venv all quick test lab html clean readme readme-check reference
+.PHONY: help venv all quick test lab html clean readme readme-check reference reference-population
 
 help:  ## Show this help
 	@echo "usage: make <target> [PROFILE=paper|smoke|paper-fashion]   (PROFILE=$(PROFILE), XCORR_DATA_DIR=$(XCORR_DATA_DIR))"
@@ -45,12 +45,14 @@ quick:  ## Same as `make all PROFILE=smoke`: every notebook, small settings, min
 TEST_OUT  := results/test
 test: export XCORR_RESULTS_DIR := $(CURDIR)/$(TEST_OUT)
 test: export XCORR_FIGURES_DIR := $(CURDIR)/$(TEST_OUT)/figures
-test: $(VENV)  ## README check, pytest tests/, then all notebooks (smoke) replayed with nbval; outputs in results/test/
+test: $(VENV)  ## README check, pytest, all notebooks (smoke) replayed with nbval, their site in a browser; -> results/test/
 	@test -n "$(NOTEBOOKS)" || { echo "no notebooks in notebooks/" >&2; exit 1; }
 	$(PY) -m xcorr_lib.readme --check
-	$(PY) -m pytest tests/
+	$(PY) -m pytest tests/ --ignore=tests/site
 	$(PY) -m xcorr_lib.pipeline --profile smoke --out $(TEST_OUT)/notebooks
 	$(PY) -m pytest $(NBVAL) $(patsubst notebooks/%,$(TEST_OUT)/notebooks/%,$(NOTEBOOKS))
+	$(PY) -m xcorr_lib.pipeline --html --out $(TEST_OUT)/notebooks --site $(TEST_OUT)/html
+	XCORR_SITE_DIR=$(CURDIR)/$(TEST_OUT)/html $(PY) -m pytest tests/site
 
 readme: $(VENV)  ## Regenerate README's marked sections from reference/, benchmarks/results/ and code
 	$(PY) -m xcorr_lib.readme --write
@@ -71,10 +73,19 @@ reference: $(VENV)  ## Rerun the README's paper-fashion numbers (hours on 2 core
 	$(PY) -m xcorr_lib.readme collect $(REF_RUNS) reference/paper-fashion
 	$(MAKE) --no-print-directory readme
 
+# The README's population answer: notebook 08 with the paper-fashion profile (68 networks),
+# in its own results folder; then its small CSVs go to reference/population/.
+POP_RUN := results/reference/population
+reference-population: $(VENV)  ## Rerun notebook 08's paper population (about an hour on 2 cores) and copy it to reference/
+	XCORR_RESULTS_DIR=$(CURDIR)/$(POP_RUN) XCORR_FIGURES_DIR=$(CURDIR)/$(POP_RUN)/figures \
+	  $(PY) -m xcorr_lib.pipeline --profile paper-fashion --only 08_population --out $(POP_RUN)/notebooks
+	$(PY) -m xcorr_lib.readme collect-population $(POP_RUN) reference/population
+	$(MAKE) --no-print-directory readme
+
 lab: $(VENV)  ## Open JupyterLab on the project
 	.venv/bin/jupyter lab
 
-html: $(VENV)  ## Render results/notebooks/*.ipynb to results/html/ (index.html links each)
+html: $(VENV)  ## The teaching site (Sphinx + MyST-NB, offline) of results/notebooks in results/html/
 	$(PY) -m xcorr_lib.pipeline --html --out $(NB_OUT) --site $(HTML_OUT)
 
 clean:  ## Remove results/ and figures/*.png|pdf (keeps data/ and .venv/)

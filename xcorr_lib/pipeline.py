@@ -16,8 +16,8 @@ its own folder (``notebooks/``) as working directory, as in Jupyter; outputs go 
 stops the run: the cell's error is printed, the partial executed notebook is kept and
 :class:`NotebookFailed` is raised (exit status 1 from the command line).
 
-:func:`build_site` renders executed notebooks to ``results/html/`` with an
-``index.html`` that links each page under the title of its first markdown heading.
+:func:`xcorr_lib.book.build_book` (``--html``) renders executed notebooks as the teaching
+site under ``results/html/`` (Sphinx + MyST-NB, nothing re-executed).
 
 Command line::
 
@@ -29,7 +29,6 @@ Command line::
 from __future__ import annotations
 
 import argparse
-import html
 import json
 import re
 import sys
@@ -37,14 +36,13 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import nbformat
 import yaml
 
 from xcorr_lib.common import provenance
 
 __all__ = [
     "ProfileError", "NotebookFailed", "list_profiles", "load_profile",
-    "notebook_parameters", "plan", "run_notebooks", "notebook_title", "build_site", "main",
+    "notebook_parameters", "plan", "run_notebooks", "main",
 ]
 
 PARAMETERS_TAG = "parameters"
@@ -261,71 +259,6 @@ def run_notebooks(profile: str, *, only: Sequence[str] | None = None,
     return done
 
 
-_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
-
-
-def notebook_title(nb: nbformat.NotebookNode, default: str) -> str:
-    """Text of the first markdown heading of ``nb`` (markup stripped), else ``default``."""
-    for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            match = _HEADING.search(cell.source)
-            if match:
-                return re.sub(r"[*_`]", "", match.group(1)).strip() or default
-    return default
-
-
-def build_site(executed_dir: Path | None = None, html_dir: Path | None = None) -> Path:
-    """Render every ``*.ipynb`` of ``executed_dir`` to HTML plus an ``index.html``.
-
-    Parameters
-    ----------
-    executed_dir : executed notebooks; default ``results/notebooks``.
-    html_dir : output folder; default ``results/html``.
-
-    Returns
-    -------
-    Path of ``index.html``.
-
-    Raises
-    ------
-    FileNotFoundError
-        ``executed_dir`` holds no notebook (run ``make quick`` first).
-    """
-    from nbconvert import HTMLExporter
-
-    executed_dir = Path(executed_dir) if executed_dir else provenance.results_dir() / "notebooks"
-    html_dir = Path(html_dir) if html_dir else provenance.results_dir() / "html"
-    paths = sorted(executed_dir.glob("*.ipynb"))
-    if not paths:
-        raise FileNotFoundError(f"no executed notebooks in {executed_dir}; run `make quick` "
-                                "(or `make all`) first")
-    html_dir.mkdir(parents=True, exist_ok=True)
-    exporter = HTMLExporter(template_name="lab")
-    rows = []
-    for path in paths:
-        nb = nbformat.read(str(path), as_version=4)
-        title = notebook_title(nb, path.stem)
-        body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
-        (html_dir / f"{path.stem}.html").write_text(body, encoding="utf-8")
-        meta = nb.metadata.get("papermill", {})
-        params = dict(meta.get("parameters", {}))
-        status = "failed" if meta.get("exception") else "ok"
-        rows.append(
-            f'<li><a href="{html.escape(path.stem)}.html">{html.escape(title)}</a> '
-            f'<code>{html.escape(path.stem)}</code> &middot; profile '
-            f'<b>{html.escape(str(params.pop("profile", "?")))}</b> &middot; {status}'
-            f'<br><small>{html.escape(json.dumps(params, sort_keys=True))}</small></li>')
-    index = html_dir / "index.html"
-    index.write_text(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<title>xcorr notebooks</title><style>body{font-family:sans-serif;max-width:48em;"
-        "margin:2em auto;line-height:1.5}li{margin:.6em 0}</style></head><body>\n"
-        "<h1>xcorr: executed notebooks</h1>\n<p>Cross-model neuronal correlations: the "
-        "paper's experiments, executed with papermill.</p>\n<ul>\n"
-        + "\n".join(rows) + "\n</ul>\n</body></html>\n", encoding="utf-8")
-    return index
-
-
 def _parse_param(text: str) -> tuple[str, Any]:
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
@@ -353,7 +286,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     notebooks_dir = args.notebooks or _default_notebooks_dir()
     try:
         if args.html:
-            print(f"wrote {build_site(args.out, args.site)}")
+            from xcorr_lib.book import BookError, build_book
+            try:
+                print(f"wrote {build_book(args.out, args.site)}")
+            except BookError as err:
+                print(f"error: {err}", file=sys.stderr)
+                return 1
             return 0
         if args.list:
             print("profiles:", ", ".join(list_profiles(notebooks_dir / "profiles")))

@@ -11,6 +11,7 @@ README and the files disagree (``make test`` runs it).
     python -m xcorr_lib.readme --check
     python -m xcorr_lib.readme --write
     python -m xcorr_lib.readme collect results/reference/paper-fashion reference/paper-fashion
+    python -m xcorr_lib.readme collect-population results/reference/population reference/population
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import pandas as pd
 
 from xcorr_lib.common.paper import table4 as published_table4
 from xcorr_lib.common.provenance import atomic_write, project_root
-from xcorr_lib.studies import fcn_tables, transfer_attack
+from xcorr_lib.studies import fcn_tables, population, transfer_attack
 from xcorr_lib.studies.fcn_tables.null import null_markdown
 
 __all__ = ["SECTIONS", "render", "update", "check", "collect", "main"]
@@ -74,6 +75,34 @@ def read_reference(folder: Path, name: str) -> pd.DataFrame:
     if not frames:
         raise FileNotFoundError(f"no {name}.csv under {folder}/seed-*")
     return pd.concat(frames, ignore_index=True)
+
+
+POPULATION = Path("reference/population")
+POPULATION_TABLES = ("population_models", "population_prediction", "population_measure_differences")
+
+
+def collect_population(run: Path, dest: Path) -> list[Path]:
+    """Copy the small outputs of a paper-profile run of notebook 08 (``run`` = its results
+    folder) to ``dest``: :data:`POPULATION_TABLES`, ``manifest.csv``, ``runtime.csv``, and
+    ``population_reference_pairs.csv``, the rows of ``population_pairs.csv`` whose
+    ``model_b`` is the best CNN (each model's alignment with the reference). ``dest`` is
+    replaced as a whole."""
+    run, dest = Path(run), Path(dest)
+    if not (run / "tables" / "population_models.csv").is_file():
+        raise FileNotFoundError(f"no tables/population_models.csv under {run}; run `make reference-population` first")
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    written = [Path(shutil.copy2(run / "tables" / f"{n}.csv", dest)) for n in POPULATION_TABLES]
+    written.append(Path(shutil.copy2(run / "manifest.csv", dest)))
+    models = pd.read_csv(dest / "population_models.csv")
+    pairs = pd.read_csv(run / "tables" / "population_pairs.csv")
+    ref = population.references(models)["best_cnn"]
+    pairs[pairs["model_b"] == ref].to_csv(dest / "population_reference_pairs.csv", index=False)
+    nb = json.loads((run / "notebooks" / "08_population.ipynb").read_text())
+    pd.DataFrame([{"notebook": "08_population", "seconds": round(nb["metadata"]["papermill"]["duration"])}]
+                 ).to_csv(dest / "runtime.csv", index=False)
+    return [*written, dest / "population_reference_pairs.csv", dest / "runtime.csv"]
 
 
 # --- formatting ------------------------------------------------------------------------
@@ -225,6 +254,33 @@ def fashion_attack(root: Path) -> str:
     return _table(header, rows) + "\n\n" + text
 
 
+# --- the population study (notebook 08, paper profile) --------------------------------
+
+def population_answer(root: Path) -> str:
+    """The population's size, run time, the answer per target, the measures compared and the memory claim."""
+    folder = root / POPULATION
+    models = pd.read_csv(folder / "population_models.csv")
+    prediction = pd.read_csv(folder / "population_prediction.csv")
+    manifest = pd.read_csv(folder / "manifest.csv", keep_default_na=False)
+    minutes = pd.read_csv(folder / "runtime.csv")["seconds"].sum() / 60
+    row = manifest[manifest["artifact"].str.endswith("population_models.csv")].iloc[-1]
+    pairs = pd.read_csv(folder / "population_reference_pairs.csv")
+    main = pairs[(pairs["measure"] == "score_paper") & (pairs["probe"] == pairs["probe"].iloc[0])]
+    align = main.set_index("model_a")["value"].drop(main["model_b"].iloc[0])
+    diffs = pd.read_csv(folder / "population_measure_differences.csv")
+    return "\n\n".join([
+        f"Profile `{row['profile']}`, commit {row['git_commit']}, {row['software'] or 'software not recorded'}; "
+        f"{row['data']}. Notebook 08 took {minutes:.0f} min on 2 cores (training, attack, every pair matrix). "
+        f"Files: `{POPULATION}/`.",
+        population.describe_population(models),
+        population.describe_prediction(prediction, reference="best_cnn"),
+        population.describe_prediction(prediction, reference="mean"),
+        "Which measure predicts clean accuracy best (trained networks, best CNN as reference; |rho_a| - |rho_b| "
+        "with a paired cluster-bootstrap 95% interval):\n\n" + fcn_tables.markdown_table(diffs, index=False),
+        population.describe_memory(population.memory_claim(models, align)),
+    ])
+
+
 # --- code and benchmarks --------------------------------------------------------------
 
 def null_table(root: Path) -> str:
@@ -260,8 +316,13 @@ def bench_pairs(root: Path) -> str:
     return bench_table(root, "bench_pairs")
 
 
+def bench_site(root: Path) -> str:
+    return bench_table(root, "bench_site")
+
+
 SECTIONS: dict[str, Callable[[Path], str]] = {
-    "null-table": null_table, "bench-correlation": bench_correlation, "bench-pairs": bench_pairs, "fashion-setup": fashion_setup,
+    "null-table": null_table, "bench-correlation": bench_correlation, "bench-pairs": bench_pairs, "bench-site": bench_site,
+    "fashion-setup": fashion_setup,
     "fashion-table2": fashion_table2, "fashion-table3": fashion_table3, "fashion-accuracy": fashion_accuracy,
     "fashion-attack": fashion_attack,
 }
@@ -298,15 +359,17 @@ def check(readme: Path, sections: dict[str, str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m xcorr_lib.readme", description=__doc__.split("\n\n")[0])
-    parser.add_argument("action", nargs="?", choices=["collect"], help="copy a reference run's small files")
+    parser.add_argument("action", nargs="?", choices=["collect", "collect-population"],
+                        help="copy a reference run's small files")
     parser.add_argument("paths", nargs="*", help="collect: RUNS DEST")
     parser.add_argument("--check", action="store_true", help="exit 1 when README and the files disagree")
     parser.add_argument("--write", action="store_true", help="rewrite README's generated sections")
     parser.add_argument("--readme", type=Path, default=None, help="default: README.md of the project")
     args = parser.parse_args(argv)
-    if args.action == "collect":
+    if args.action:
         runs, dest = (Path(p) for p in args.paths)
-        print(f"{len(collect(runs, dest))} files -> {dest}")
+        files = collect(runs, dest) if args.action == "collect" else collect_population(runs, dest)
+        print(f"{len(files)} files -> {dest}")
         return 0
     readme = args.readme or project_root() / "README.md"
     sections = render()
