@@ -20,6 +20,11 @@ activations (cached per block layout), :func:`score_prepared` scores two prepare
 :func:`neuron_correlation` is the two composed. A table of K networks prepares each once
 (:mod:`xcorr_lib.score.pairs`) instead of K - 1 times.
 
+``matching="one-to-one"`` replaces the max over v by a one-to-one assignment (each unit of B
+used once, :mod:`.matching`). Every result knows its chance level (``chance_level``: what
+independent units of the same widths, depths and probe count score) and
+``chance_corrected = score - chance_level``.
+
 Conventions: ties in the argmax go to the lowest index of v; |rho| is clamped to
 [0, 1]; a constant unit (std <= 1e-6 * max|a_u|, exact zeros included) has rho = 0
 with every unit, so its S is 0 and its match is -1. ``constant="zero"`` keeps those
@@ -39,12 +44,14 @@ import pandas as pd
 import torch
 
 from xcorr_lib.common.checks import check_option, check_positive_int
-from xcorr_lib.score import _blocked, _inputs
+from xcorr_lib.score import _blocked, _inputs, chance, matching as _matching
 
 Variant = Literal["paper", "original"]
 Direction = Literal["both", "forward"]
 ConstantPolicy = Literal["zero", "exclude", "minus-one"]
+Matching = Literal["semi", "one-to-one"]
 VARIANTS = ("paper", "original")
+MATCHINGS = ("semi", "one-to-one")
 DIRECTIONS = ("both", "forward")
 CONSTANTS = ("zero", "exclude", "minus-one")
 
@@ -85,9 +92,16 @@ class CorrelationResult:
         Constant units on each side (counted as S = 0 or excluded, see ``constant``).
     layers_a, layers_b : (N_a,), (N_b,) int64 arrays
         Depth ids as given.
+    matching : "semi" (the paper's: each unit's best partner) or "one-to-one".
     layer_breakdown : pandas.DataFrame (property, computed on first access)
-        Columns side ('a->b' / 'b->a'), layer_u, layer_match (<NA> for constant units),
-        n_units, mean_score, mean_abs_rho: where the score comes from.
+        Columns side ('a->b' / 'b->a'), layer_u, layer_match (<NA> for constant units and
+        units one-to-one matching left without a partner), n_units, mean_score, mean_abs_rho.
+    chance_level : float (property)
+        The score of independent Gaussian units with these widths, depths, probes and
+        options: exact for the semi-matching (:func:`xcorr_lib.score.chance.analytic_null_score`),
+        the mean of 3 seeded simulations for one-to-one matching.
+    chance_corrected : float (property), ``score - chance_level``: the part of the score
+        that unrelated units would not reach.
     """
 
     score: float
@@ -105,6 +119,23 @@ class CorrelationResult:
     n_probes: int
     layers_a: np.ndarray
     layers_b: np.ndarray
+    matching: str = "semi"
+
+    @cached_property
+    def chance_level(self) -> float:
+        if self.matching == "semi":
+            return chance.analytic_null_score(self.layers_a, self.layers_b, self.n_probes, self.variant, self.direction)
+        rng = np.random.default_rng(0)
+        draws = [neuron_correlation(rng.standard_normal((self.n_probes, len(self.layers_a)), dtype=np.float32),
+                                    self.layers_a, rng.standard_normal((self.n_probes, len(self.layers_b)),
+                                                                       dtype=np.float32), self.layers_b,
+                                    variant=self.variant, direction=self.direction,  # type: ignore[arg-type]
+                                    matching="one-to-one").score for _ in range(3)]
+        return float(np.mean(draws))
+
+    @property
+    def chance_corrected(self) -> float:
+        return self.score - self.chance_level
 
     @cached_property
     def layer_breakdown(self) -> pd.DataFrame:
@@ -123,13 +154,15 @@ class CorrelationResult:
         return (
             f"CorrelationResult(score={self.score:.4f}, variant={self.variant!r}, direction={self.direction!r}, "
             f"n_a={len(self.scores_a)}, n_b={n_b}, n_probes={self.n_probes}, "
-            f"n_constant_a={self.n_constant_a}, n_constant_b={self.n_constant_b})"
+            f"n_constant_a={self.n_constant_a}, n_constant_b={self.n_constant_b}"
+            + (f", matching={self.matching!r})" if self.matching != "semi" else ")")
         )
 
     def summary(self) -> str:
         """A few lines for a notebook: the score, the options and the per-layer table."""
         table = self.layer_breakdown.to_string(index=False, float_format=lambda x: f"{x:.4f}")
-        return f"{self!r}\nconstant units: {self.constant!r} policy\n{table}"
+        return (f"{self!r}\nchance level {self.chance_level:.4f}, chance-corrected score {self.chance_corrected:+.4f}\n"
+                f"constant units: {self.constant!r} policy\n{table}")
 
 
 # ----------------------------------------------------------------------------- prepare once
@@ -206,9 +239,11 @@ def score_prepared(
     constant: ConstantPolicy = "zero",
     block_size: int | None = None,
     progress: bool = False,
+    matching: Matching = "semi",
 ) -> CorrelationResult:
     """Corr(A, B) of two :func:`prepare`-d networks (options as :func:`neuron_correlation`)."""
     check_option("variant", variant, VARIANTS)
+    check_option("matching", matching, MATCHINGS)
     check_option("direction", direction, DIRECTIONS)
     check_option("constant", constant, CONSTANTS)
     if pa.n_probes != pb.n_probes:
@@ -224,11 +259,18 @@ def score_prepared(
     # The original variant's weight is per layer pair, so its blocks must not straddle
     # layers: units are grouped by layer. The paper variant's argmax ignores layers.
     strip, by_layer, both = _blocked.strip_width(block_size), variant == "original", direction == "both"
-    layout_a, za, const_a = pa.standardized(by_layer, strip)
-    layout_b, zb, const_b = pb.standardized(by_layer, strip)
-    found_a, found_b = _blocked.best_matches(
-        za, layout_a, zb, layout_b, weight=lambda l_a, l_b: float(match_weight(variant, l_a, l_b)),
-        both=both, block_size=block_size, progress=progress)
+    if matching == "one-to-one":  # the full |rho| matrix, one assignment serves both sides
+        (_, za, const_a), (_, zb, const_b) = pa.standardized(False, strip), pb.standardized(False, strip)
+        abs_rho = _matching.abs_rho_matrix(za[:, :pa.n_units], zb[:, :pb.n_units])
+        found_a, found_b = _matching.one_to_one(
+            abs_rho, const_a, const_b, None if variant == "paper" else
+            lambda rows, cols: match_weight(variant, pa.layers[rows][:, None], pb.layers[cols][None, :]))
+    else:
+        layout_a, za, const_a = pa.standardized(by_layer, strip)
+        layout_b, zb, const_b = pb.standardized(by_layer, strip)
+        found_a, found_b = _blocked.best_matches(
+            za, layout_a, zb, layout_b, weight=lambda l_a, l_b: float(match_weight(variant, l_a, l_b)),
+            both=both, block_size=block_size, progress=progress)
     side_a = _side(found_a, pa.layers, pb.layers, const_a, constant, pa.name, bool(const_b.all()))
     side_b = _side(found_b, pb.layers, pa.layers, const_b, constant, pb.name, bool(const_a.all())) if both else None
     score = side_a[3] if side_b is None else 0.5 * (side_a[3] + side_b[3])
@@ -240,7 +282,7 @@ def score_prepared(
         abs_rho_b=None if side_b is None else side_b[2],
         n_constant_a=int(const_a.sum()), n_constant_b=int(const_b.sum()),
         variant=variant, direction=direction, constant=constant, n_probes=pa.n_probes,
-        layers_a=pa.layers, layers_b=pb.layers,
+        layers_a=pa.layers, layers_b=pb.layers, matching=matching,
     )  # fmt: skip
 
 
@@ -250,13 +292,14 @@ def _side(found: tuple[np.ndarray, np.ndarray, np.ndarray], layers_u: np.ndarray
     """(S, match, |rho|, mean S) of one side: S = |rho(u, v*)| * depth penalty; a constant unit gets
     S = 0 (``"zero"``, ``"exclude"``) or -1 (``"minus-one"``) and match -1."""
     _, match, abs_rho = found
+    unmatched = (match < 0) & ~const  # one-to-one matching: the larger side's leftover units
     abs_rho = np.clip(abs_rho, 0.0, 1.0)
     scores = abs_rho * depth_penalty(layers_u, layers_v[np.where(const, 0, match)])
     if constant == "minus-one" and other_all_constant:
         const = np.ones_like(const)  # every candidate correlation is undefined: -1 for every unit
     abs_rho[const], match[const] = 0.0, -1
     scores[const] = -1.0 if constant == "minus-one" else 0.0
-    keep = ~const if constant == "exclude" else np.ones_like(const)
+    keep = (~const if constant == "exclude" else np.ones_like(const)) & ~unmatched
     if not keep.any():
         raise ValueError(f"all {len(const)} units of {name} are constant; constant='exclude' leaves nothing to average")
     return scores, match, abs_rho, float(scores[keep].mean())
@@ -276,6 +319,7 @@ def neuron_correlation(
     device: str | torch.device | None = None,
     dtype: torch.dtype | str | None = None,
     progress: bool = False,
+    matching: Matching = "semi",
 ) -> CorrelationResult:
     """Cross-model neuronal correlation Corr(A, B) of two sets of units.
 
@@ -303,18 +347,23 @@ def neuron_correlation(
     dtype : torch.float32 (default) or torch.float64 (or "float32"/"float64").
     progress : bool
         Show a tqdm bar over blocks.
+    matching : {"semi", "one-to-one"}
+        Each unit's best partner (the paper; partners may repeat) or a one-to-one
+        assignment maximising the total |rho| (``"original"``: |rho| x depth penalty), each
+        unit of the other network used once; with unequal widths the larger network's
+        unmatched units are left out of its mean (:mod:`xcorr_lib.score.matching`).
 
     Returns
     -------
     CorrelationResult
     """
     for option, value, valid in (("variant", variant, VARIANTS), ("direction", direction, DIRECTIONS),
-                                 ("constant", constant, CONSTANTS)):
+                                 ("constant", constant, CONSTANTS), ("matching", matching, MATCHINGS)):
         check_option(option, value, valid)  # before preparing: a typo fails before any work
     pa = prepare(acts_a, layers_a, name="acts_a", dtype=dtype, device=device)
     pb = prepare(acts_b, layers_b, name="acts_b", dtype=dtype, device=device)
     return score_prepared(pa, pb, variant=variant, direction=direction, constant=constant,
-                          block_size=block_size, progress=progress)
+                          block_size=block_size, progress=progress, matching=matching)
 
 
 def _breakdown(side: str, layers_u: np.ndarray, layers_v: np.ndarray, scores: np.ndarray,

@@ -18,110 +18,17 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy import integrate, stats
 
 from xcorr_lib.common.checks import check_option
-from xcorr_lib.score.correlation import neuron_correlation
+from xcorr_lib.score.chance import abs_corr_cdf, analytic_null_score, chance_score, expected_max_abs_corr
+from xcorr_lib.score.correlation import MATCHINGS, neuron_correlation
 
 __all__ = ["abs_corr_cdf", "expected_max_abs_corr", "chance_score", "null_score"]
 
 
-def abs_corr_cdf(t: Any, M: int) -> np.ndarray:
-    """P(|r| <= t) for the Pearson r of M independent Gaussian pairs.
-
-    Under independence r^2 ~ Beta(1/2, (M-2)/2) (equivalently r sqrt((M-2)/(1-r^2)) ~ t
-    with M-2 degrees of freedom; the density of r is proportional to (1-r^2)^((M-4)/2)).
-    """
-    _check_m(M)
-    t = np.clip(np.asarray(t, dtype=float), 0.0, 1.0)
-    return stats.beta.cdf(t**2, 0.5, (M - 2) / 2.0)
-
-
-def _check_m(M: int) -> None:
-    if int(M) != M or M < 3:
-        raise ValueError(f"M (number of probes) must be an integer >= 3, got {M!r}")
-
-
-def expected_max_abs_corr(M: int, K: int) -> float:
-    """E[max_k |r_k|] over K independent candidates, each r_k a Pearson r over M probes.
-
-    This is what the paper's per-unit score max_v |rho(a_u, a_v)| is expected to be when
-    the unit u is unrelated to all K candidate units v (independent Gaussian activations):
-    ``E = integral_0^1 (1 - F(t)^K) dt`` with F the CDF of |r| (:func:`abs_corr_cdf`).
-    Real units are correlated with each other and not Gaussian, so this is the value for
-    K *effective* candidates.
-
-    Parameters
-    ----------
-    M : int >= 3
-        Number of probes.
-    K : int >= 1
-        Number of candidate units.
-
-    Returns
-    -------
-    float in (0, 1). E.g. M=10 probes: 0.27 for K=1, 0.88 for K=1000, 0.93 for K=7008.
-    """
-    _check_m(M)
-    if int(K) != K or K < 1:
-        raise ValueError(f"K (number of candidates) must be an integer >= 1, got {K!r}")
-    b = (M - 2) / 2.0
-
-    def survival(t: float) -> float:  # 1 - F(t)^K, accurate when F^K is near 1
-        logf = stats.beta.logcdf(t * t, 0.5, b)
-        return float(-np.expm1(K * logf))
-
-    # break points where F^K crosses 1%, 50% and 99%: the integrand's steep part
-    qs = [0.01, 0.5, 0.99]
-    pts = [math.sqrt(stats.beta.isf(-math.expm1(math.log(q) / K), 0.5, b)) for q in qs]
-    val, _ = integrate.quad(survival, 0.0, 1.0, points=sorted(set(pts)), limit=200,
-                            epsabs=1e-10, epsrel=1e-8)
-    return float(val)
-
-
-def chance_score(n_probes: int, n_a: int, n_b: int, direction: str = "both") -> float:
-    """Expected score of unrelated units with no depth penalty (every unit at one depth).
-
-    ``E_max(M, N_b)`` for ``direction="forward"`` (each of A's units picks among N_b), the mean
-    of ``E_max(M, N_b)`` and ``E_max(M, N_a)`` for ``"both"`` (:func:`expected_max_abs_corr`).
-    Counts below 1 are treated as 1.
-    """
-    check_option("direction", direction, ("both", "forward"))
-    fwd = expected_max_abs_corr(n_probes, max(int(n_b), 1))
-    if direction == "forward":
-        return fwd
-    return 0.5 * (fwd + expected_max_abs_corr(n_probes, max(int(n_a), 1)))
-
-
-def _log_cdf(t: np.ndarray, M: int) -> np.ndarray:
-    """log P(|r| <= t), elementwise, 0 for t >= 1."""
-    t = np.clip(np.asarray(t, dtype=float), 0.0, 1.0)
-    return np.where(t >= 1.0, 0.0, stats.beta.logcdf(t * t, 0.5, (M - 2) / 2.0))
-
-
-def _side_expectation(layers_u: np.ndarray, layers_v: np.ndarray, M: int, variant: str) -> float:
-    """E[mean over u of S(u; U -> V)] for independent Gaussian units (analytic, see null_score)."""
-    lu, nu = np.unique(layers_u, return_counts=True)
-    lv, nv = np.unique(layers_v, return_counts=True)
-    K = int(nv.sum())
-    e_max = expected_max_abs_corr(M, K) if variant == "paper" else None
-    out = []
-    for l in lu:
-        w = 1.0 / (1.0 + np.abs(l - lv))  # penalty towards each layer of V
-        if variant == "paper":  # argmax uniform over V's units, independent of the max's value
-            out.append(e_max * float((nv * w).sum()) / K)
-            continue
-        def survival(t: float) -> float:  # P(max_v |r_v| w_v > t)
-            return float(-np.expm1(np.sum(nv * _log_cdf(t / w, M))))
-        val, _ = integrate.quad(survival, 0.0, float(w.max()), points=sorted(set(w.tolist())), limit=400,
-                                epsabs=1e-10, epsrel=1e-8)
-        out.append(val)
-    return float(np.dot(out, nu) / nu.sum())
-
-
 def null_score(layers_a: Any, layers_b: Any, n_probes: int, *, variant: str = "paper", direction: str = "both",
                constant: str = "zero", method: str = "analytic", n_repeats: int = 20,
-               seed: int = 0) -> tuple[float, float]:
+               seed: int = 0, matching: str = "semi") -> tuple[float, float]:
     """Expected score of unrelated units in an exact setting, and its standard error.
 
     Parameters
@@ -137,6 +44,8 @@ def null_score(layers_a: Any, layers_b: Any, n_probes: int, *, variant: str = "p
         penalty(u, v); ``"original"``: S(u) is the weighted max itself, E = integral of
         1 - prod_l F(t / w_l)^(n_l) dt. ``"monte-carlo"``: the mean of ``n_repeats`` seeded
         simulations (independent Gaussian activations scored by the engine).
+    matching : ``"semi"`` (the paper's) or ``"one-to-one"`` (Hungarian assignment), whose
+        null has no closed form here: it is always computed by Monte Carlo.
 
     Returns
     -------
@@ -146,17 +55,18 @@ def null_score(layers_a: Any, layers_b: Any, n_probes: int, *, variant: str = "p
     check_option("direction", direction, ("both", "forward"))
     check_option("constant", constant, ("zero", "exclude", "minus-one"))
     check_option("method", method, ("analytic", "monte-carlo"))
+    check_option("matching", matching, MATCHINGS)
     la, lb = np.asarray(layers_a, dtype=np.int64), np.asarray(layers_b, dtype=np.int64)
     if la.ndim != 1 or lb.ndim != 1 or not len(la) or not len(lb):
         raise ValueError(f"layers_a and layers_b must be non-empty 1-d depth ids, got shapes {la.shape}, {lb.shape}")
     if int(n_probes) != n_probes or n_probes < 3:
         raise ValueError(f"n_probes must be an integer >= 3, got {n_probes!r}")
-    if method == "analytic":
-        fwd = _side_expectation(la, lb, int(n_probes), variant)
-        return (fwd if direction == "forward" else 0.5 * (fwd + _side_expectation(lb, la, int(n_probes), variant))), 0.0
+    if method == "analytic" and matching == "semi":
+        return analytic_null_score(la, lb, int(n_probes), variant, direction), 0.0
     rng = np.random.default_rng(seed)
     scores = [neuron_correlation(rng.standard_normal((n_probes, len(la)), dtype=np.float32), la,
                                  rng.standard_normal((n_probes, len(lb)), dtype=np.float32), lb,
-                                 variant=variant, direction=direction, constant=constant).score  # type: ignore[arg-type]
+                                 variant=variant, direction=direction, constant=constant,  # type: ignore[arg-type]
+                                 matching=matching).score
               for _ in range(int(n_repeats))]
     return float(np.mean(scores)), float(np.std(scores, ddof=1) / math.sqrt(len(scores)))
