@@ -21,7 +21,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "xcorr_lib"
 LAYERS = ("common", "data", "nets", "score", "measures", "studies")
-ENTRY_POINTS = ("cli", "pipeline", "preflight", "readme", "book", "__init__", "__main__")
+ENTRY_POINTS = ("cli", "cli_inputs", "pipeline", "preflight", "readme", "book", "__init__", "__main__")
 MAX_MODULE_LINES = 400
 MAX_CELL_LINES = 25
 NOTEBOOK_STUDY = {"00_quickstart": None, "01_fcn_correlations": "fcn_tables", "02_cnn_vs_fcn": "fcn_tables",

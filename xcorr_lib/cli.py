@@ -1,12 +1,16 @@
-"""Command line: ``xcorr compare`` (= ``python -m xcorr_lib compare``) and ``xcorr list-models``.
+"""Command line: ``xcorr compare`` (= ``python -m xcorr_lib compare``), ``xcorr layers`` and
+``xcorr list-models``.
 
 Example::
 
     xcorr compare resnet18 resnet34 --probe-dir data/imagenet-samples --n 10 --json out.json
-    xcorr compare a.pt b.pt --modules-a fc1:0,fc2:1 --modules-b fc1:0 --dataset digits --n 200
+    xcorr compare timm:resnet18 net.safetensors --arch-b resnet18 --probe-dir imgs --layers auto --map map.png
+    xcorr compare hf:bert-dir hf:other-bert-dir --text-file texts.txt --local-files-only
+    xcorr layers model.pt2 --dataset digits
 
-A model is a zoo name or a file (TorchScript, or a ``torch.save``-d model: see
-``xcorr compare --help`` for how files are loaded safely). Errors the user can fix print
+A model is a zoo name, ``timm:NAME``, ``hf:ID_OR_DIR``, a ``.safetensors`` file with ``--arch``,
+a ``torch.export`` ``.pt2`` file, or another file (TorchScript, or a ``torch.save``-d model:
+see ``xcorr compare --help`` for how files are loaded safely; :mod:`xcorr_lib.nets.sources`). Errors the user can fix print
 one line ``xcorr: error: ...`` on stderr and exit with status 2, like argparse's usage
 errors (``--debug``: the traceback).
 """
@@ -14,7 +18,6 @@ errors (``--debug``: the traceback).
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import platform
 import sys
@@ -26,154 +29,130 @@ import numpy as np
 import pandas as pd
 import torch
 
+from xcorr_lib.cli_inputs import (CLIError, auto_layers, capture_side, check_modules, layer_table, load_probes,
+                                  load_side, parse_modules)
 from xcorr_lib.nets import zoo
-from xcorr_lib.nets.model_files import (ModelFileError, ScriptTaps, first_line, input_hint, load_model_file,
-                                       tap_script_modules, valid_names)
+from xcorr_lib.nets.layers import candidate_layers
+from xcorr_lib.nets.model_files import ModelFileError, ScriptTaps, load_model_file, tap_script_modules
+from xcorr_lib.nets.sources import SOURCE_FORMS
 
 __all__ = ["CLIError", "ScriptTaps", "build_parser", "load_model_file", "main", "parse_modules",
            "tap_script_modules"]
 
 
-_TRANSFORM = "ResNet18_Weights.IMAGENET1K_V1"  # preprocessing of --probe-dir images
-
-
-class CLIError(Exception):
-    """An error the user can fix; printed as one line, exit status 2."""
-
-
-def parse_modules(spec: str) -> dict[str, int]:
-    """``"layer3:0,layer4:1"`` -> ``{"layer3": 0, "layer4": 1}``; a name without
-    ``:depth`` gets its position in the list."""
-    out: dict[str, int] = {}
-    for pos, item in enumerate(p.strip() for p in spec.split(",")):
-        if not item:
-            raise CLIError(f"empty module name in {spec!r}; expected 'name:depth,name:depth'")
-        name, _, depth = item.rpartition(":") if ":" in item else (item, "", str(pos))
-        try:
-            out[name] = int(depth)
-        except ValueError:
-            raise CLIError(f"depth of module {name!r} in {spec!r} is not an integer: {depth!r}") from None
-    return out
-
-
-def _load_side(spec: str, weights: str, modules: str | None, *, side: str, args: argparse.Namespace
-               ) -> dict[str, Any]:
-    """Load one model and check its modules; returns a dict describing it."""
-    if spec in zoo.MODELS:
-        w = None if weights.lower() in ("none", "random") else weights
-        try:
-            model = zoo.load_model(spec, w, seed=args.seed, device=args.device)
-        except (ValueError, zoo.WeightsUnavailableError) as err:
-            raise CLIError(str(err)) from err
-        mods = parse_modules(modules) if modules else {zoo.MODELS[spec].paper_stage: 0}
-        info = {"spec": spec, "kind": "zoo", "weights": model.xcorr_weights,
-                "hint": "zoo models expect ImageNet images (N, 3, H, W), e.g. --probe-dir",
-                "valid": f"stages {', '.join(zoo.MODELS[spec].stages)} or any module of the "
-                         f"torchvision model (e.g. layer4.1.conv2, see model.named_modules())"}
-    elif Path(spec).exists() or any(c in spec for c in "/\\.") :
-        model, kind = load_model_file(spec, trust_pickle=args.trust_pickle)
-        if not modules:
-            raise CLIError(f"model {side} is a file: --modules-{side.lower()} is required "
-                           f"(valid modules: {valid_names(model)})")
-        mods = parse_modules(modules)
-        info = {"spec": spec, "kind": kind, "weights": "from file", "hint": input_hint(model),
-                "valid": valid_names(model)}
-        model = model.to(args.device or "cpu")
-    else:
-        raise CLIError(f"unknown model {spec!r}: not a file and not a zoo model; "
-                       f"zoo models: {', '.join(zoo.MODELS)}")
-    known = [n for n, _ in model.named_modules() if n]
-    missing = [m for m in mods if m not in known]
-    if missing:
-        close = sorted({c for m in missing for c in difflib.get_close_matches(m, known, n=2)})
-        hint = f" (closest: {', '.join(close)})" if close else ""
-        raise CLIError(f"unknown module(s) {', '.join(map(repr, missing))} in model {side} ({spec}){hint}; "
-                       f"valid modules: {info['valid']}")
-    if isinstance(model, torch.jit.ScriptModule):
-        try:
-            model = tap_script_modules(model, list(mods))
-        except ValueError as err:
-            raise CLIError(f"model {side} ({spec}): {err}") from err
-    return {**info, "model": model, "modules": mods}
-
-
-def _load_probes(args: argparse.Namespace) -> tuple[torch.Tensor, dict[str, Any]]:
-    from xcorr_lib import data
-
-    try:
-        if args.probe_dir:  # the original preprocessed every model with ResNet-18's transforms
-            x, _ = data.load_probe_images(args.probe_dir, n=args.n, seed=args.seed, weights=_TRANSFORM)
-            source = {"probe_dir": str(args.probe_dir), "transform": _TRANSFORM}
-        else:
-            X, _ = data.load_dataset(args.dataset, split=args.split, protocol=args.protocol)
-            if args.n is not None:
-                X, _ = data.subset(X, np.zeros(len(X), dtype=np.int64), args.n, args.seed)
-            x = torch.as_tensor(np.asarray(X, dtype=np.float32))
-            source = {"dataset": args.dataset, "split": args.split, "protocol": args.protocol}
-    except (OSError, ValueError) as err:  # DatasetUnavailableError is a FileNotFoundError
-        raise CLIError(" ".join(str(err).split()) or first_line(err)) from err
-    shape = args.input_shape or ([1, *x.shape[1:]] if x.ndim == 3 else list(x.shape[1:]))
-    try:
-        x = x.reshape(len(x), *shape)
-    except RuntimeError:
-        raise CLIError(f"cannot reshape probes of shape {tuple(x.shape)} to (N, {', '.join(map(str, shape))}) "
-                       "(--input-shape)") from None
-    return x, {**source, "n": len(x), "seed": args.seed, "shape": list(x.shape)}
-
-
-def _capture(side: dict[str, Any], x: torch.Tensor, args: argparse.Namespace, label: str
-             ) -> tuple[torch.Tensor, np.ndarray]:
-    from xcorr_lib.nets.capture import capture_activations
-
-    try:
-        return capture_activations(side["model"], x, side["modules"], batch_size=args.batch_size,
-                                   channels=args.channels, spatial=args.spatial, device=args.device,
-                                   progress=False if args.quiet else None)
-    except (RuntimeError, ValueError, TypeError) as err:
-        raise CLIError(f"model {label} ({side['spec']}) rejected the probes of shape {tuple(x.shape)}: "
-                       f"{first_line(err)}; {side['hint']}") from err
+def _modules(src, spec: str | None, side: str, args: argparse.Namespace) -> dict[str, int] | None:
+    if spec:
+        return check_modules(src, parse_modules(spec), side)
+    if args.layers is not False:
+        return None  # chosen with the other model's (--layers auto[:K]; K is None for auto)
+    if src.default_modules:
+        return src.default_modules
+    raise CLIError(f"model {side} is a file: --modules-{side.lower()} is required (or --layers auto) "
+                   f"(valid modules: {src.valid})")
 
 
 def compare(args: argparse.Namespace) -> dict[str, Any]:
     """Run ``xcorr compare``: print the result and return the JSON-ready record."""
     from xcorr_lib.score.correlation import neuron_correlation
 
-    a = _load_side(args.model_a, args.weights_a, args.modules_a, side="A", args=args)
-    b = _load_side(args.model_b, args.weights_b, args.modules_b, side="B", args=args)
-    x, probes = _load_probes(args)
-    (acts_a, layers_a), (acts_b, layers_b) = _capture(a, x, args, "A"), _capture(b, x, args, "B")
+    a = load_side(args.model_a, weights=args.weights_a, arch=args.arch_a, args=args)
+    b = load_side(args.model_b, weights=args.weights_b, arch=args.arch_b, args=args)
+    mods_a, mods_b = _modules(a, args.modules_a, "A", args), _modules(b, args.modules_b, "B", args)
+    (xa, probes), (xb, probes_b) = load_probes(a, args), load_probes(b, args)
+    if len(xa) != len(xb):
+        raise CLIError(f"the two models got {len(xa)} and {len(xb)} probes; they need the same probes")
+    chosen = None
+    if mods_a is None or mods_b is None:
+        chosen = auto_layers(a, xa, b, xb, args.layers)
+        mods_a = mods_a or dict(zip(chosen["module_a"], chosen["depth"].astype(int)))
+        mods_b = mods_b or dict(zip(chosen["module_b"], chosen["depth"].astype(int)))
+        print("layers auto (same relative depth): " + ", ".join(
+            f"{r.module_a} <-> {r.module_b}" for r in chosen.itertuples()))
+    for note in dict.fromkeys(a.notes + b.notes):
+        print(f"note: {note}")
+    cap_a, cap_b = capture_side(a, mods_a, xa, args, "A"), capture_side(b, mods_b, xb, args, "B")
     try:
-        res = neuron_correlation(acts_a, layers_a, acts_b, layers_b, variant=args.variant,
-                                 direction=args.direction, constant=args.constant,
+        res = neuron_correlation(cap_a.acts, cap_a.layer_ids, cap_b.acts, cap_b.layer_ids, variant=args.variant,
+                                 direction=args.direction, constant=args.constant, matching=args.matching,
                                  block_size=args.block_size, device=args.device)
     except ValueError as err:
         raise CLIError(str(err)) from err
-    table, mods = res.layer_breakdown.copy(), {"a->b": (a, b), "b->a": (b, a)}
+    table, mods = res.layer_breakdown.copy(), {"a->b": (mods_a, mods_b), "b->a": (mods_b, mods_a)}
     for pos, col, k in ((2, "layer_u", 0), (4, "layer_match", 1)):  # depth ids -> module names
         table.insert(pos, col.replace("layer", "modules"), [
-            "-" if pd.isna(d) else "+".join(n for n, i in mods[s][k]["modules"].items() if i == int(d))
+            "-" if pd.isna(d) else "+".join(n for n, i in mods[s][k].items() if i == int(d))
             for s, d in zip(table["side"], table[col])])
-    record = {"score": res.score, "n_probes": res.n_probes, "probes": probes, "versions": _versions(),
-              **{k: getattr(args, k) for k in ("variant", "direction", "constant", "channels", "spatial",
+    record = {"score": res.score, "chance_level": res.chance_level, "chance_corrected": res.chance_corrected,
+              "n_probes": res.n_probes, "probes": probes, "versions": _versions(),
+              **{k: getattr(args, k) for k in ("variant", "direction", "constant", "matching", "channels", "spatial",
                                                "block_size", "seed", "argv")}}
-    for key, side, acts, n_const in (("model_a", a, acts_a, res.n_constant_a), ("model_b", b, acts_b, res.n_constant_b)):
-        record[key] = {**{k: side[k] for k in ("spec", "kind", "weights", "modules")},
+    if probes_b != probes:
+        record["probes_b"] = probes_b
+    if chosen is not None:
+        record["layers_auto"] = json.loads(chosen.to_json(orient="records"))
+    for key, side, mods_s, acts, n_const in (("model_a", a, mods_a, cap_a.acts, res.n_constant_a),
+                                             ("model_b", b, mods_b, cap_b.acts, res.n_constant_b)):
+        record[key] = {"spec": side.spec, "kind": side.kind, "weights": side.weights, "modules": mods_s,
                        "n_units": int(acts.shape[1]), "n_constant": n_const}
-        if str(side["weights"]).startswith("random-init"):
-            print(f"note: {side['spec']} has random weights ({side['weights']}): the score checks "
+        if str(side.weights).startswith("random-init"):
+            print(f"note: {side.spec} has random weights ({side.weights}): the score checks "
                   "the plumbing only and means nothing about trained models")
     record["breakdown"] = json.loads(table.to_json(orient="records"))
-    print(f"score {res.score:.4f}  (variant {args.variant}, direction {args.direction}, "
+    print(f"score {res.score:.4f}  (variant {args.variant}, direction {args.direction}, matching {args.matching}, "
           f"constant units {args.constant}, {res.n_probes} probes)")
+    print(f"chance level {res.chance_level:.4f} (independent units, same widths, depths and probes); "
+          f"chance-corrected score {res.chance_corrected:+.4f}")
     for label, r in (("A", record["model_a"]), ("B", record["model_b"])):
         print(f"model {label}: {r['spec']} [{r['weights']}] modules "
               f"{','.join(f'{n}:{d}' for n, d in r['modules'].items())}: "
               f"{r['n_units']} units, {r['n_constant']} constant")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    if args.map:
+        record["map"] = _layer_map(cap_a, cap_b, args)
     if args.json:
         Path(args.json).write_text(json.dumps(record, indent=2, default=str) + "\n")
         print(f"wrote {args.json}")
     return record
+
+
+def _layer_map(cap_a, cap_b, args: argparse.Namespace) -> dict[str, str]:
+    """``--map``: every chosen module of A against every one of B; PNG + CSV beside it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from xcorr_lib.measures.layer_map import layer_map, map_matrices, plot_layer_map
+
+    def per_module(cap) -> dict[str, np.ndarray]:
+        return {m: cap.acts[:, np.flatnonzero(cap.units["module"].to_numpy() == m)].numpy()
+                for m in dict.fromkeys(cap.units["module"])}
+
+    try:
+        table = layer_map(per_module(cap_a), per_module(cap_b), variant=args.variant, direction=args.direction,
+                          matching=args.matching)
+    except ValueError as err:
+        raise CLIError(str(err)) from err
+    for measure, mat in map_matrices(table).items():
+        print(f"layer map, {measure} (rows: {args.model_a}, columns: {args.model_b}):")
+        print(mat.to_string(float_format=lambda v: f"{v:.3f}"))
+    png, csv = Path(args.map), Path(args.map).with_suffix(".csv")
+    fig = plot_layer_map(table, name_a=args.model_a, name_b=args.model_b)
+    fig.savefig(png, dpi=150, bbox_inches="tight")
+    table.to_csv(csv, index=False)
+    print(f"wrote {png} and {csv}")
+    return {"png": str(png), "csv": str(csv)}
+
+
+def layers(args: argparse.Namespace) -> pd.DataFrame:
+    """Run ``xcorr layers``: the hookable modules of one model with their output shapes."""
+    src = load_side(args.model, weights=args.weights, arch=args.arch, args=args)
+    x, _ = load_probes(src, args)
+    table = layer_table(src, x, "A")
+    auto = set(candidate_layers(table))
+    table["auto"] = ["*" if m in auto else "" for m in table["module"]]
+    print(f"{src.spec} [{src.kind}, {src.weights}]: {len(table)} modules with a tensor output "
+          f"(* = candidates of --layers auto); input: {src.hint}")
+    print(table.drop(columns=["depth"]).to_string(index=False))
+    return table
 
 
 def _versions() -> dict[str, str]:
@@ -205,13 +184,49 @@ def _int_list(text: str) -> list[int]:
 
 
 _COMPARE_HELP = textwrap.fill(
-    "Score Corr(A, B) of two models on the same probes. MODEL is a zoo name (xcorr "
-    "list-models) or a file. Files: TorchScript archives are loaded with torch.jit.load; "
-    "other files with torch.load(weights_only=True), which refuses to run code. A fully "
-    "pickled nn.Module needs weights_only=False, which can execute arbitrary code from the "
-    "file: that is only done with --trust-pickle. Probes: --probe-dir images get the ResNet-18 "
-    "ImageNet preprocessing (224x224, as the original); --dataset images are shaped "
-    "(N, 1, 28, 28) unless --input-shape says otherwise.", 88)
+    "Score Corr(A, B) of two models on the same probes. MODEL is one of: "
+    + "; ".join(SOURCE_FORMS) + ". TorchScript archives are loaded with torch.jit.load "
+    "(deprecated by torch); other files with torch.load(weights_only=True), which refuses to run "
+    "code. A fully pickled nn.Module needs weights_only=False, which can execute arbitrary code from "
+    "the file: that is only done with --trust-pickle. Probes: --probe-dir images get the model's own "
+    "image processor (hf) or the ResNet-18 ImageNet preprocessing (224x224, as the original); "
+    "--dataset images are shaped (N, 1, 28, 28) unless --input-shape says otherwise; --text-file "
+    "lines are tokenized by each hf model's tokenizer. Prints the score, its chance level (what "
+    "independent units of the same widths, depths and probe count score) and the difference.", 88)
+
+
+def _model_options(c: argparse.ArgumentParser, sides: tuple[str, ...]) -> None:
+    for s in sides:
+        suffix = f"-{s}" if s else ""
+        c.add_argument(f"--weights{suffix}", default="default", metavar="W",
+                       help="zoo/timm weights: default (torchvision's DEFAULT, timm's pretrained), none (seeded "
+                            "random init), a torchvision weights name such as IMAGENET1K_V1, or (timm) a checkpoint file")
+        c.add_argument(f"--arch{suffix}", metavar="NAME", help="architecture of a .safetensors file: a torchvision "
+                                                               "name (resnet18) or timm:NAME")
+    src = c.add_mutually_exclusive_group(required=True)
+    src.add_argument("--probe-dir", metavar="FOLDER", help="folder of images (ImageNet preprocessing)")
+    src.add_argument("--dataset", help="mnist, fashion-mnist, kmnist, afro-mnist or digits")
+    src.add_argument("--text-file", metavar="PATH", help="text probes, one per line (hf text models)")
+    c.add_argument("--split", default="test", choices=("train", "test"), help="dataset split (default test)")
+    c.add_argument("--protocol", default="official", choices=("official", "original", "test-split"),
+                   help="which images form the split (see xcorr_lib.data.load_dataset)")
+    c.add_argument("--input-shape", metavar="C,H,W", type=_int_list,
+                   help="reshape each probe to this (default: dataset images (1, 28, 28))")
+    c.add_argument("--n", type=int, help="number of probes (default: all)")
+    c.add_argument("--seed", type=int, default=0, help="seed of the probe draw and of random inits")
+    c.add_argument("--device", help="cpu (default) or cuda")
+    c.add_argument("--trust-pickle", action="store_true",
+                   help="allow torch.load(weights_only=False) for pickled models: runs code from the file")
+    c.add_argument("--local-files-only", action="store_true",
+                   help="hf: never download (from_pretrained(local_files_only=True))")
+
+
+def _layers_spec(text: str) -> int | None:
+    if text == "auto":
+        return None
+    if text.startswith("auto:") and text[5:].isdigit() and int(text[5:]) > 0:
+        return int(text[5:])
+    raise argparse.ArgumentTypeError(f"expected auto or auto:K, got {text!r}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -221,40 +236,35 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list-models", help="list zoo models, their weights and stages")
+    lay = sub.add_parser("layers", help="hookable modules of a model with their output shapes")
+    lay.add_argument("model", metavar="MODEL", help="; ".join(SOURCE_FORMS))
+    _model_options(lay, ("",))
     c = sub.add_parser(
         "compare", help="cross-model neuronal correlation of two models",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=_COMPARE_HELP)
     c.add_argument("model_a", metavar="MODEL_A")
     c.add_argument("model_b", metavar="MODEL_B")
+    _model_options(c, ("a", "b"))
     for s in ("a", "b"):
-        c.add_argument(f"--weights-{s}", default="default", metavar="W",
-                       help="zoo weights: default (torchvision's DEFAULT, see list-models), none (seeded "
-                            "random init) or a torchvision weights name such as IMAGENET1K_V1")
         c.add_argument(f"--modules-{s}", metavar="NAME:DEPTH,...",
                        help="modules to compare with their depth ids (default for zoo models: the "
-                            "paper's stage at depth 0; required for files)")
-    src = c.add_mutually_exclusive_group(required=True)
-    src.add_argument("--probe-dir", metavar="FOLDER", help="folder of images (ImageNet preprocessing)")
-    src.add_argument("--dataset", help="mnist, fashion-mnist, kmnist, afro-mnist or digits")
-    c.add_argument("--split", default="test", choices=("train", "test"), help="dataset split (default test)")
-    c.add_argument("--protocol", default="official", choices=("official", "original", "test-split"),
-                   help="which images form the split (see xcorr_lib.data.load_dataset)")
-    c.add_argument("--input-shape", metavar="C,H,W", type=_int_list,
-                   help="reshape each probe to this (default: dataset images (1, 28, 28))")
-    c.add_argument("--n", type=int, help="number of probes (default: all)")
-    c.add_argument("--seed", type=int, default=0, help="seed of the probe draw and of random inits")
+                            "paper's stage at depth 0; for hf models: every hidden state; required for files "
+                            "unless --layers auto)")
+    c.add_argument("--layers", type=_layers_spec, default=False, metavar="auto[:K]",
+                   help="choose K layers of each model (default 4) at the same relative depth and pair them "
+                        "(for models whose module names differ; see `xcorr layers`)")
     for flag, choices in (("--variant", ("paper", "original")), ("--direction", ("both", "forward")),
-                          ("--constant", ("zero", "exclude", "minus-one")), ("--spatial", ("flatten", "mean"))):
+                          ("--constant", ("zero", "exclude", "minus-one")), ("--spatial", ("flatten", "mean")),
+                          ("--matching", ("semi", "one-to-one"))):
         c.add_argument(flag, default=choices[0], choices=choices, help=f"default {choices[0]}")
     c.add_argument("--channels", type=_int_list, metavar="0,1,...",
                    help="keep only these channels of conv outputs (the original used 0)")
     c.add_argument("--block-size", type=int, help="units per correlation block (memory)")
     c.add_argument("--batch-size", type=int, default=64, help="probes per forward pass")
-    c.add_argument("--device", help="cpu (default) or cuda")
-    c.add_argument("--trust-pickle", action="store_true",
-                   help="allow torch.load(weights_only=False) for pickled models: runs code from the file")
-    c.add_argument("--json", metavar="PATH", help="write score, parameters, breakdown and versions")
+    c.add_argument("--map", metavar="PNG", help="layer-by-layer map (score and linear CKA of every module of A "
+                                                "against every module of B): heatmaps to PNG, table to .csv beside")
+    c.add_argument("--json", metavar="PATH", help="write score, chance level, parameters, breakdown and versions")
     c.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
@@ -267,6 +277,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "list-models":
             print(list_models())
+        elif args.command == "layers":
+            layers(args)
         else:
             compare(args)
     except BrokenPipeError:  # e.g. `xcorr list-models | head`
