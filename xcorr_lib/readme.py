@@ -324,7 +324,7 @@ SECTIONS: dict[str, Callable[[Path], str]] = {
     "null-table": null_table, "bench-correlation": bench_correlation, "bench-pairs": bench_pairs, "bench-site": bench_site,
     "fashion-setup": fashion_setup,
     "fashion-table2": fashion_table2, "fashion-table3": fashion_table3, "fashion-accuracy": fashion_accuracy,
-    "fashion-attack": fashion_attack,
+    "fashion-attack": fashion_attack, "population-answer": population_answer,
 }
 
 

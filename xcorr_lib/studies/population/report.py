@@ -29,7 +29,8 @@ def describe_population(models: pd.DataFrame) -> str:
 
 def _rho(row: pd.Series) -> str:
     ci = "" if np.isnan(row["ci_low"]) else f", 95% CI [{row['ci_low']:+.2f}, {row['ci_high']:+.2f}]"
-    p = "" if np.isnan(row["p_value"]) else f", p = {row['p_value']:.3f}"
+    p = ("" if np.isnan(row["p_value"]) else ", p < 0.001" if row["p_value"] < 0.001
+         else f", p = {row['p_value']:.3f}")
     return f"{row['value']:+.2f}{ci}{p}"
 
 
