@@ -107,13 +107,18 @@ def load_probes(src: Source, args: argparse.Namespace) -> tuple[torch.Tensor, di
     return x, {**source, "n": len(x), "seed": args.seed, "shape": list(x.shape)}
 
 
+def _rejected(src: Source, x: torch.Tensor, side: str, err: BaseException) -> CLIError:
+    """The one-line error for probes a model's forward pass refused, with the input it expects."""
+    return CLIError(f"model {side} ({src.spec}) rejected the probes of shape {tuple(x.shape)}: "
+                    f"{first_line(err)}; {src.hint}")
+
+
 def layer_table(src: Source, x: torch.Tensor, side: str) -> pd.DataFrame:
     """:func:`list_layers` of one model, its probe errors as CLIError."""
     try:
         return list_layers(src.model, x)
     except (RuntimeError, ValueError, TypeError) as err:
-        raise CLIError(f"model {side} ({src.spec}) rejected the probes of shape {tuple(x.shape)}: "
-                       f"{first_line(err)}; {src.hint}") from err
+        raise _rejected(src, x, side, err) from err
 
 
 def auto_layers(a: Source, xa: torch.Tensor, b: Source, xb: torch.Tensor, k: int | None) -> pd.DataFrame:
@@ -138,7 +143,6 @@ def capture_side(src: Source, mods: dict[str, int], x: torch.Tensor, args: argpa
         return capture(model, x, mods, batch_size=args.batch_size, channels=args.channels, spatial=args.spatial,
                        device=args.device, progress=False if args.quiet else None)
     except (RuntimeError, ValueError, TypeError) as err:
-        raise CLIError(f"model {label} ({src.spec}) rejected the probes of shape {tuple(x.shape)}: "
-                       f"{first_line(err)}; {src.hint}") from err
+        raise _rejected(src, x, label, err) from err
     except ModelFileError as err:
         raise CLIError(str(err)) from err
