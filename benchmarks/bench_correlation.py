@@ -11,6 +11,11 @@
     each, paper variant, both directions): ``neuron_correlation`` per pair (each network
     standardized again for every pair it is in) vs ``score.pairs.pair_table`` (each network
     prepared once). Same numbers, timed alternately, best of --repeats.
+(5) shuffled-probe null at the Table-3 size (10 probes, 100 vs 7,008 units in the CNN's
+    two layers, original variant, forward): 200 permutations, each one engine pass on the
+    prepared blocks; its time beside one ``neuron_correlation`` call (target: under 1 s).
+(6) the same null at 1,000 probes x 2,000 vs 2,000 units (paper variant, both directions):
+    100 permutations (target: under 30 s), and a 100-resample probe-bootstrap interval.
 
 Usage::
 
@@ -33,6 +38,8 @@ import numpy as np
 import torch
 
 from xcorr_lib.score.correlation import neuron_correlation
+from xcorr_lib.score.engine import prepare, score_prepared
+from xcorr_lib.score.inference import probe_interval, shuffled_null
 from xcorr_lib.score.pairs import all_pairs, pair_table
 
 
@@ -148,6 +155,24 @@ def bench_pair_table(repeats: int, n_models: int = 8, m: int = 1000, n: int = 20
     return {"per_pair_s": min(t_pair), "prepared_s": min(t_prep), "pairs": len(pairs), "ratio": min(t_pair) / min(t_prep)}
 
 
+def bench_null(repeats: int, m: int, n_a: int, layers_b: np.ndarray, n_null: int, n_boot: int = 0,
+               **options: str) -> dict:
+    """Shuffled null (and optionally the probe interval) vs one score of the same pair."""
+    gen = torch.Generator().manual_seed(0)
+    latent = torch.randn(m, 8, generator=gen)
+    a = torch.randn(m, n_a, generator=gen).addmm_(latent, torch.randn(8, n_a, generator=gen))
+    b = torch.randn(m, len(layers_b), generator=gen).addmm_(latent, torch.randn(8, len(layers_b), generator=gen))
+    layers_a = np.zeros(n_a, dtype=np.int64)
+    t_score = best_time(lambda: neuron_correlation(a, layers_a, b, layers_b, **options), repeats)
+    pa, pb = prepare(a, layers_a), prepare(b, layers_b)
+    score = score_prepared(pa, pb, **options).score  # as neuron_correlation(null=...): blocks prepared once
+    t_null = best_time(lambda: shuffled_null(pa, pb, score, n_null=n_null, **options), max(1, repeats // 2))
+    out = {"score_s": t_score, "null_s": t_null, "ratio": t_null / t_score, "per_draw": t_null / n_null / t_score}
+    if n_boot:
+        out["boot_s"] = best_time(lambda: probe_interval(pa, pb, score, n_boot=n_boot, **options), 1)
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5, help="timed repetitions (best is kept)")
@@ -156,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--loop-units", type=int, default=5, help="units of the 100 on which the per-pair loop is timed")
     parser.add_argument("--ratio-units", type=int, default=6000, help="units per side of the matmul-ratio case")
     parser.add_argument("--skip-large", action="store_true", help="skip the 100k x 100k case")
-    parser.add_argument("--parts", default="1,2,3,4", help="which benchmarks to run, e.g. 2 or 1,2,4 (default all)")
+    parser.add_argument("--parts", default="1,2,3,4,5,6", help="which benchmarks to run, e.g. 2 or 1,2,4 (default all)")
     parser.add_argument("--large-units", type=int, default=100_000)
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--_large-child", action="store_true", help=argparse.SUPPRESS)
@@ -191,6 +216,17 @@ def main(argv: list[str] | None = None) -> None:
         t = bench_pair_table(args.repeats)
         rows.append((f"(4) 8-network pair table ({t['pairs']} pairs, 1000 x 2000 units), per pair / prepared once",
                      f"{t['ratio']:.2f}x", f"per pair {t['per_pair_s']:.2f} s, prepared once {t['prepared_s']:.2f} s"))
+    if 5 in parts:
+        t = bench_null(args.repeats, 10, 100, np.repeat([0, 1], [5408, 1600]), 200, variant="original",
+                       direction="forward")
+        rows.append(("(5) shuffled null, 200 draws, 10 x (100 vs 7008), null / one score", f"{t['ratio']:.0f}x",
+                     f"null {t['null_s']:.2f} s (target < 1 s), one score {t['score_s'] * 1e3:.1f} ms, "
+                     f"a draw = {t['per_draw']:.2f} score"))
+    if 6 in parts:
+        t = bench_null(args.repeats, 1000, 2000, np.zeros(2000, dtype=np.int64), 100, n_boot=100)
+        rows.append(("(6) shuffled null, 100 draws, 1000 x (2000 vs 2000), both, null / one score", f"{t['ratio']:.0f}x",
+                     f"null {t['null_s']:.1f} s (target < 30 s), one score {t['score_s']:.3f} s, a draw = "
+                     f"{t['per_draw']:.2f} score; probe interval, 100 resamples {t['boot_s']:.1f} s"))
     width = max(len(r[0]) for r in rows)
     for name, value, detail in rows:
         print(f"{name:<{width}}  {value:>18}  {detail}")

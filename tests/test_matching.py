@@ -106,4 +106,4 @@ def test_chance_level_and_chance_corrected_score() -> None:
     assert 0 < one.chance_level < res.chance_level + 0.2 and abs(one.chance_corrected) < 0.05
     mc, se = null_score(la, lb, 25, matching="one-to-one", n_repeats=5)
     assert se > 0 and abs(mc - one.chance_level) < 0.05
-    assert "chance level" in res.summary()
+    assert "independent-unit level" in res.summary()

@@ -168,7 +168,7 @@ def test_cli_hf_text_auto_layers_map_and_json(hub, tmp_path, capsys) -> None:
     printed = capsys.readouterr().out
     assert rc == 0
     assert "layers auto (same relative depth): hidden_states.0 <-> hidden_states.0, hidden_states.2 <-> hidden_states.2" in printed
-    assert "score 1.0000" in printed and "chance level" in printed and "layer map, score" in printed
+    assert "score 1.0000" in printed and "independent-unit level" in printed and "layer map, score" in printed
     rec = json.loads(out.read_text())
     assert rec["matching"] == "one-to-one" and rec["score"] == pytest.approx(1.0, abs=1e-5)
     assert rec["chance_corrected"] == pytest.approx(rec["score"] - rec["chance_level"])

@@ -4,7 +4,8 @@ The entry points most users need are re-exported here::
 
     from xcorr_lib import neuron_correlation, capture_activations
     from xcorr_lib import prepare, score_prepared, pair_table     # many pairs, each net prepared once
-    from xcorr_lib import null_score                              # what unrelated units score
+    from xcorr_lib import null_score                              # what independent units score
+    res = neuron_correlation(..., null="shuffle", interval=True)  # a null that fits real networks, an interval
 
 Layers, each a folder, each importing only the layers above it in this list (a test,
 tests/test_layout.py, reads every import and fails on a violation):
@@ -15,8 +16,9 @@ tests/test_layout.py, reads every import and fails on a violation):
 ``data/``       datasets, files and downloads, probe images, probe sets, train/test splits
 ``nets/``       models, atoms, training, checkpoints (one cache), evaluate (one predict loop),
                 hooks, capture, attack (Algorithm 1), zoo (torchvision), model_files (CLI loading)
-``score/``      reference (the formula in one numpy function), correlation (the engine:
-                prepare / score_prepared / neuron_correlation), pairs, null, settings, select
+``score/``      reference (the formula in one numpy function), engine (prepare / score_prepared),
+                inference (shuffled / untrained / analytic nulls, probe interval), correlation
+                (neuron_correlation: both in one call), pairs, null, settings, select
 ``measures/``   cka, cca, rsa, mas, stitching, filter_subspace: other similarity measures
 ``studies/``    one per notebook (fcn_tables, transfer_attack, imagenet_partial, audit,
                 alignment_search, filter_subspace); a study never imports another
@@ -38,9 +40,10 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "neuron_correlation": "xcorr_lib.score.correlation",
-    "CorrelationResult": "xcorr_lib.score.correlation",
-    "prepare": "xcorr_lib.score.correlation",
-    "score_prepared": "xcorr_lib.score.correlation",
+    "CorrelationResult": "xcorr_lib.score.engine",
+    "prepare": "xcorr_lib.score.engine",
+    "score_prepared": "xcorr_lib.score.engine",
+    "untrained_twin": "xcorr_lib.nets.twins",
     "neuron_correlation_reference": "xcorr_lib.score.reference",
     "pair_table": "xcorr_lib.score.pairs",
     "null_score": "xcorr_lib.score.null",

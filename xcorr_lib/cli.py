@@ -35,6 +35,8 @@ from xcorr_lib.nets import zoo
 from xcorr_lib.nets.layers import candidate_layers
 from xcorr_lib.nets.model_files import ModelFileError, ScriptTaps, load_model_file, tap_script_modules
 from xcorr_lib.nets.sources import SOURCE_FORMS
+from xcorr_lib.nets.twins import TwinUnavailableError, twin_seeds, twin_source
+from xcorr_lib.score.inference import NULL_KINDS
 
 __all__ = ["CLIError", "ScriptTaps", "build_parser", "load_model_file", "main", "parse_modules",
            "tap_script_modules"]
@@ -70,11 +72,20 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
             f"{r.module_a} <-> {r.module_b}" for r in chosen.itertuples()))
     for note in dict.fromkeys(a.notes + b.notes):
         print(f"note: {note}")
+    nulls = list(dict.fromkeys(args.null or []))
+    seeds = twin_seeds(args.seed, args.n_twins) if "untrained" in nulls else []
+    try:  # before any capture: a model that has no twin fails at once
+        twins = [twin_source(b, seed=s, device=args.device) for s in seeds]
+    except TwinUnavailableError as err:
+        raise CLIError(f"--null untrained: {err}") from err
     cap_a, cap_b = capture_side(a, mods_a, xa, args, "A"), capture_side(b, mods_b, xb, args, "B")
+    twin_acts = [capture_side(t, mods_b, xb, args, f"B (untrained twin, seed {s})").acts for t, s in zip(twins, seeds)]
     try:
         res = neuron_correlation(cap_a.acts, cap_a.layer_ids, cap_b.acts, cap_b.layer_ids, variant=args.variant,
                                  direction=args.direction, constant=args.constant, matching=args.matching,
-                                 block_size=args.block_size, device=args.device)
+                                 block_size=args.block_size, device=args.device, null=nulls or None,
+                                 n_null=args.n_null, twins=twin_acts or None, interval=args.interval,
+                                 n_boot=args.n_boot, seed=args.seed, progress=not args.quiet)
     except ValueError as err:
         raise CLIError(str(err)) from err
     table, mods = res.layer_breakdown.copy(), {"a->b": (mods_a, mods_b), "b->a": (mods_b, mods_a)}
@@ -82,8 +93,13 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
         table.insert(pos, col.replace("layer", "modules"), [
             "-" if pd.isna(d) else "+".join(n for n, i in mods[s][k].items() if i == int(d))
             for s, d in zip(table["side"], table[col])])
-    record = {"score": res.score, "chance_level": res.chance_level, "chance_corrected": res.chance_corrected,
-              "n_probes": res.n_probes, "probes": probes, "versions": _versions(),
+    band = res.interval
+    record = {"score": res.score, "interval": None if band is None else {
+                  "low": band.low, "high": band.high, "level": band.level, "method": band.method,
+                  "n_invalid": band.n_invalid},
+              "nulls": {k: n.as_dict() for k, n in res.nulls.items()}, "twin_seeds": seeds,
+              "independent_unit_level": res.independent_unit_level, "chance_level": res.chance_level,
+              "null_used": res.null_used, "chance_corrected": res.chance_corrected, "n_probes": res.n_probes, "probes": probes, "versions": _versions(),
               **{k: getattr(args, k) for k in ("variant", "direction", "constant", "matching", "channels", "spatial",
                                                "block_size", "seed", "argv")}}
     if probes_b != probes:
@@ -98,10 +114,7 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
             print(f"note: {side.spec} has random weights ({side.weights}): the score checks "
                   "the plumbing only and means nothing about trained models")
     record["breakdown"] = json.loads(table.to_json(orient="records"))
-    print(f"score {res.score:.4f}  (variant {args.variant}, direction {args.direction}, matching {args.matching}, "
-          f"constant units {args.constant}, {res.n_probes} probes)")
-    print(f"chance level {res.chance_level:.4f} (independent units, same widths, depths and probes); "
-          f"chance-corrected score {res.chance_corrected:+.4f}")
+    _print_score(res, args)
     for label, r in (("A", record["model_a"]), ("B", record["model_b"])):
         print(f"model {label}: {r['spec']} [{r['weights']}] modules "
               f"{','.join(f'{n}:{d}' for n, d in r['modules'].items())}: "
@@ -113,6 +126,25 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
         Path(args.json).write_text(json.dumps(record, indent=2, default=str) + "\n")
         print(f"wrote {args.json}")
     return record
+
+
+def _print_score(res, args: argparse.Namespace) -> None:
+    """The score with its interval, each null, and the chance-corrected score."""
+    band = "" if res.interval is None else f" [{res.interval.low:.4f}, {res.interval.high:.4f}]"
+    print(f"score {res.score:.4f}{band}  (variant {args.variant}, direction {args.direction}, matching "
+          f"{args.matching}, constant units {args.constant}, {res.n_probes} probes)")
+    if res.interval is not None:
+        print(f"interval: {res.interval.level:.0%} {res.interval.method}; it covers other probe sets of this "
+              "size, not other training seeds")
+    for null in res.nulls.values():
+        print(f"null {null.describe()}")
+    if "analytic" not in res.nulls:
+        print(f"independent-unit level {res.independent_unit_level:.4f} (independent Gaussian units, same widths, "
+              "depths and probes; real networks' units are correlated and usually score below it)")
+    print(f"chance-corrected score {res.chance_corrected:+.4f} (score - {res.null_used} "
+          f"{'null' if res.nulls else 'level'})")
+    if not res.nulls and res.interval is None:
+        print("for nulls that fit real networks and an interval: --null shuffle --null untrained --interval")
 
 
 def _layer_map(cap_a, cap_b, args: argparse.Namespace) -> dict[str, str]:
@@ -191,8 +223,10 @@ _COMPARE_HELP = textwrap.fill(
     "the file: that is only done with --trust-pickle. Probes: --probe-dir images get the model's own "
     "image processor (hf) or the ResNet-18 ImageNet preprocessing (224x224, as the original); "
     "--dataset images are shaped (N, 1, 28, 28) unless --input-shape says otherwise; --text-file "
-    "lines are tokenized by each hf model's tokenizer. Prints the score, its chance level (what "
-    "independent units of the same widths, depths and probe count score) and the difference.", 88)
+    "lines are tokenized by each hf model's tokenizer. Prints the score, the level independent "
+    "units of the same widths, depths and probe count reach, and the difference; --null and "
+    "--interval add nulls that fit real networks (B's probes shuffled, B untrained) with a "
+    "p-value, and a probe-bootstrap interval.", 88)
 
 
 def _model_options(c: argparse.ArgumentParser, sides: tuple[str, ...]) -> None:
@@ -219,6 +253,20 @@ def _model_options(c: argparse.ArgumentParser, sides: tuple[str, ...]) -> None:
                    help="allow torch.load(weights_only=False) for pickled models: runs code from the file")
     c.add_argument("--local-files-only", action="store_true",
                    help="hf: never download (from_pretrained(local_files_only=True))")
+
+
+def _positive_int(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
+
+
+def _null_list(text: str) -> list[str]:
+    kinds = [k.strip() for k in text.split(",")]
+    bad = [k for k in kinds if k not in NULL_KINDS]
+    if bad:
+        raise argparse.ArgumentTypeError(f"unknown null {bad[0]!r}; valid: {', '.join(NULL_KINDS)}")
+    return kinds
 
 
 def _layers_spec(text: str) -> int | None:
@@ -264,7 +312,16 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--batch-size", type=int, default=64, help="probes per forward pass")
     c.add_argument("--map", metavar="PNG", help="layer-by-layer map (score and linear CKA of every module of A "
                                                 "against every module of B): heatmaps to PNG, table to .csv beside")
-    c.add_argument("--json", metavar="PATH", help="write score, chance level, parameters, breakdown and versions")
+    c.add_argument("--null", type=_null_list, action="extend", metavar="KIND[,KIND]",
+                   help="nulls beside the score (repeatable): shuffle (B's probes permuted, --n-null draws, a "
+                        "p-value), untrained (B's architecture re-initialized, --n-twins seeds), analytic "
+                        "(independent Gaussian units). The first is the chance level of the corrected score")
+    c.add_argument("--n-null", type=_positive_int, default=200, metavar="N", help="permutations of the shuffle null (200)")
+    c.add_argument("--n-twins", type=_positive_int, default=3, metavar="N", help="untrained twins of B (3)")
+    c.add_argument("--interval", action="store_true",
+                   help="95%% probe-bootstrap interval of the score (probes resampled, --n-boot times)")
+    c.add_argument("--n-boot", type=_positive_int, default=200, metavar="N", help="resamples of --interval (200)")
+    c.add_argument("--json", metavar="PATH", help="write score, interval, nulls, parameters, breakdown and versions")
     c.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 

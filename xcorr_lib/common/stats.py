@@ -4,7 +4,9 @@
 - :func:`bootstrap_ci`: percentile bootstrap, seeded, for any statistic of paired samples;
 - :func:`permutation_test_rank`: permutation p-value of a Spearman or Kendall correlation
   (exact over all n! pairings when n is small), through ``scipy.stats.permutation_test``;
-- :func:`t_interval` and :func:`summarize`: mean and Student-t interval over seeds.
+- :func:`t_interval` and :func:`summarize`: mean and Student-t interval over seeds;
+- :func:`percentile_interval`, :func:`normal_interval`: intervals from replicates already drawn;
+  :func:`permutation_p`: the p-value of a statistic against its permutation draws.
 """
 
 from __future__ import annotations
@@ -283,6 +285,27 @@ def percentile_interval(estimate: float, replicates: Any, level: float, n: int, 
         raise ValueError(f"only {int(ok.sum())} of {len(reps)} bootstrap replicates are defined")
     low, high = np.quantile(reps[ok], [(1 - level) / 2, 1 - (1 - level) / 2])
     return Interval(float(estimate), float(low), float(high), level, n, method, int(len(reps) - ok.sum()))
+
+
+def normal_interval(estimate: float, replicates: Any, level: float, n: int, method: str) -> Interval:
+    """``estimate +- z * sd(replicates)``: the interval centred on the estimate itself.
+
+    For a statistic whose bootstrap replicates are biased relative to the estimate (the best
+    |rho| among many candidates rises when a resample repeats a probe), the percentile
+    interval inherits that bias; this one keeps only the replicates' spread."""
+    reps = np.asarray(replicates, dtype=float)
+    ok = np.isfinite(reps)
+    if ok.sum() < max(2, len(reps) / 2):
+        raise ValueError(f"only {int(ok.sum())} of {len(reps)} bootstrap replicates are defined")
+    half = float(stats.norm.ppf(0.5 + level / 2.0) * reps[ok].std(ddof=1))
+    return Interval(float(estimate), float(estimate) - half, float(estimate) + half, level, n, method,
+                    int(len(reps) - ok.sum()))
+
+
+def permutation_p(observed: float, null_draws: Any) -> float:
+    """One-sided permutation p-value ``(1 + #{null >= observed}) / (1 + n)`` (never 0)."""
+    draws = np.asarray(null_draws, dtype=float)
+    return float((1 + np.count_nonzero(draws >= observed)) / (1 + len(draws)))
 
 
 def cluster_bootstrap_ci(statistic: Callable[..., float], clusters: Any, *samples: Any, n_boot: int = 2000,

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from xcorr_lib.measures.cka import linear_cka, linear_cka_debiased
-from xcorr_lib.score.correlation import prepare, score_prepared
+from xcorr_lib.score.engine import prepare, score_prepared
 
 __all__ = ["MAP_MEASURES", "by_layer", "layer_map", "map_matrices", "plot_layer_map"]
 

@@ -57,7 +57,9 @@ class Source:
     pickle; ``weights``: a label; ``hint``: the input it expects; ``valid``: module names for
     error messages; ``default_modules``: {name: depth} when the source has a natural choice;
     ``inputs``: "images" or "text"; ``image_transform``: PIL image -> (3, H, W) tensor when the
-    model brings its own preprocessing; ``notes``: lines to print (deprecations).
+    model brings its own preprocessing; ``notes``: lines to print (deprecations); ``rebuild``:
+    seed -> the same architecture freshly initialized by its own constructor (None when the
+    source cannot say how it was built: files other than ``.safetensors``; see :mod:`.twins`).
     """
 
     model: nn.Module
@@ -70,6 +72,7 @@ class Source:
     inputs: str = "images"
     image_transform: Callable | None = None
     notes: list[str] = field(default_factory=list)
+    rebuild: Callable[[int], nn.Module] | None = None
 
 
 def is_random(weights: str | None) -> bool:
@@ -94,6 +97,17 @@ class HiddenStates(nn.Module):
         enc = tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
         self._encoded = {k: v for k, v in enc.items() if isinstance(v, torch.Tensor)}
         return torch.arange(len(texts))
+
+    def untrained(self, seed: int) -> "HiddenStates":
+        """The same architecture from its config, initialized by transformers from ``seed``, with
+        this wrapper's tokenizer and encoded texts."""
+        import transformers
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            twin = HiddenStates(transformers.AutoModel.from_config(self.hf.config), len(self.hidden_states))
+        twin.tokenizer, twin._encoded = getattr(self, "tokenizer", None), self._encoded
+        return twin.eval()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dev = next(self.hf.parameters()).device
@@ -144,7 +158,7 @@ def _load_hf(ref: str, local_files_only: bool) -> Source:
             f"images (N, {getattr(model.config, 'num_channels', 3)}, {getattr(model.config, 'image_size', 'H')}, "
             f"{getattr(model.config, 'image_size', 'W')})" + (", preprocessed by its image processor" if processor else ""))
     return Source(wrapper, f"hf:{ref}", "hf", "from_pretrained", hint, ", ".join(names),
-                  {n: i for i, n in enumerate(names)}, inputs, transform)
+                  {n: i for i, n in enumerate(names)}, inputs, transform, rebuild=wrapper.untrained)
 
 
 # ----------------------------------------------------------------------------- timm, files
@@ -195,7 +209,8 @@ def _load_safetensors(path: Path, arch: str | None, seed: int) -> Source:
     except Exception as err:  # a corrupt or foreign file
         raise ModelFileError(f"cannot read {path}: {first_line(err)}") from None
     model.eval()
-    return Source(model, str(path), "safetensors", f"{path.name} on {arch}", input_hint(model), valid_names(model))
+    return Source(model, str(path), "safetensors", f"{path.name} on {arch}", input_hint(model), valid_names(model),
+                  rebuild=lambda s: _arch_model(arch, s))
 
 
 def _load_export(path: Path) -> Source:
@@ -223,13 +238,14 @@ def load_source(spec: str, *, weights: str | None = "default", arch: str | None 
         src = _load_hf(spec[3:], local_files_only)
     elif spec.startswith("timm:"):
         model, label = _timm_model(spec[5:], weights, seed)
-        src = Source(model.eval(), spec, "timm", label, input_hint(model), valid_names(model))
+        src = Source(model.eval(), spec, "timm", label, input_hint(model), valid_names(model),
+                     rebuild=lambda s: _timm_model(spec[5:], "none", s)[0])
     elif spec in zoo.MODELS:
         model = zoo.load_model(spec, None if is_random(weights) else weights, seed=seed, device=device)
         entry = zoo.MODELS[spec]
         src = Source(model, spec, "zoo", model.xcorr_weights, "ImageNet images (N, 3, H, W), e.g. --probe-dir",
                      f"stages {', '.join(entry.stages)} or any module of the torchvision model",
-                     {entry.paper_stage: 0})
+                     {entry.paper_stage: 0}, rebuild=lambda s: zoo.load_model(spec, None, seed=s))
     else:
         path = Path(spec)
         if not path.is_file():

@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from xcorr_lib.common.checks import check_option, check_positive_int
 from xcorr_lib.score import cluster, tiles
-from xcorr_lib.score.correlation import CONSTANTS, DIRECTIONS, VARIANTS, Prepared, prepare, score_prepared
+from xcorr_lib.score.engine import CONSTANTS, DIRECTIONS, VARIANTS, Prepared, prepare, score_prepared
 
 Acts = Mapping[str, tuple[Any, Any]]
 PAIR_COLUMNS = ("model_a", "model_b", "measure", "value")

@@ -15,7 +15,7 @@ from typing import Mapping
 from xcorr_lib.common.checks import check_option
 from xcorr_lib.common.paper import ORIGINAL_PROBE
 from xcorr_lib.data.probes import PROBE_KINDS
-from xcorr_lib.score.correlation import DIRECTIONS, VARIANTS
+from xcorr_lib.score.engine import DIRECTIONS, VARIANTS
 
 __all__ = ["DEFAULT_SETTINGS", "ORIGINAL_PROBE", "ScoreSetting", "resolve_settings"]
 

@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 
 from xcorr_lib.common.provenance import atomic_write
-from xcorr_lib.score.correlation import prepare, score_prepared
+from xcorr_lib.score.engine import prepare, score_prepared
 
 Source = tuple[Any, Any]  # (acts (M, N) array or path to a .npy, layers (N,))
 TILE_COLUMNS = ("model_a", "model_b", "value")
