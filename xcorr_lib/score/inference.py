@@ -17,8 +17,8 @@ Each null below answers a different question, and each rescoring reuses the engi
 ``"analytic"``
     Independent Gaussian units of the same widths, depths and probe count
     (:mod:`xcorr_lib.score.chance`). Real units of one network move together on a probe
-    set, so unrelated real networks usually score *below* this level: it is a ceiling of
-    pure chance, not the null of real networks.
+    set, so unrelated real networks usually score *below* this level: it is what chance
+    gives independent units, not the null of real networks.
 
 The interval (:func:`probe_interval`) resamples probes with replacement, the same rows for
 A and B, ``n_boot`` times, and re-prepares each resample. It covers the variation over
@@ -26,9 +26,10 @@ probe sets of this size from the same source, for these two (trained) networks: 
 how much another probe set would move the score, not how much another training seed
 would (notebook 05 measures that). A resample that repeats a probe raises the best |rho|
 of many units, so the resampled scores sit *above* the score; a percentile interval
-inherits that shift and covered the expected score in only 24% of simulated probe sets
-(20 probes, 50 units; tests/test_inference.py), while the default, the score +- z times
-the resamples' standard deviation, covers it at about the nominal rate.
+inherits that shift and, in the simulation of tests/test_inference.py, covers the expected
+score far less often than its nominal 95%. The default is centred on the score itself (the
+score +- z times the resamples' standard deviation) and covers it in 90-98% of simulated
+probe sets there.
 """
 
 from __future__ import annotations
@@ -142,6 +143,10 @@ def probe_interval(pa: Prepared, pb: Prepared, observed: float, *, n_boot: int =
                    method: str = "normal", seed: int = 0, progress: bool = False, **score_options: Any) -> Interval:
     """Probe-bootstrap interval of the score: probes resampled with replacement (the same rows
     for A and B), each resample prepared again and scored.
+
+    What it covers: the expected score over probe sets of this size drawn like this one,
+    for these two networks (its population value at M probes; with few probes and many
+    candidates that value itself sits high by chance, which is what the nulls measure).
 
     Returns
     -------
