@@ -15,7 +15,8 @@ tests/test_layout.py, reads every import and fails on a violation):
                 fingerprints, plotting, stats, paper (the published numbers)
 ``data/``       datasets, files and downloads, probe images, probe sets, train/test splits
 ``nets/``       models, atoms, training, checkpoints (one cache), evaluate (one predict loop),
-                hooks, capture, attack (Algorithm 1), zoo (torchvision), model_files (CLI loading)
+                hooks, capture, attack (Algorithm 1), zoo (torchvision), model_files and sources
+                (model loading), twins (untrained twins)
 ``score/``      reference (the formula in one numpy function), engine (prepare / score_prepared),
                 inference (shuffled / untrained / analytic nulls, probe interval), correlation
                 (neuron_correlation: both in one call), pairs, null, settings, select

@@ -7,5 +7,7 @@
   activations of one model or of many (``capture_all``);
 - :mod:`.attack`: the paper's black-box transfer attack (Algorithm 1) and its evaluation;
 - :mod:`.zoo`: torchvision ImageNet models, weights, truncation at a stage;
-- :mod:`.model_files`: models from files (safe loading, TorchScript taps).
+- :mod:`.model_files`: models from files (safe loading, TorchScript taps); :mod:`.sources`:
+  every model source (zoo, timm, hf, safetensors, .pt2, files) through one loader;
+- :mod:`.twins`: untrained twins (an architecture re-initialized), the untrained null.
 """
