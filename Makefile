@@ -14,7 +14,8 @@ VENV      := .venv/.installed
 NB_OUT    := results/notebooks
 HTML_OUT  := results/html
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
-NBVAL     := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+NBVAL     := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider \
+             -p xcorr_lib.common.kernels
 
 # Real data: ../shared/data beside the clone when present, else ./data (override freely).
 SHARED_DATA    := $(abspath $(CURDIR)/../shared/data)
@@ -68,7 +69,7 @@ reference: $(VENV)  ## Rerun the README's paper-fashion numbers (hours on 2 core
 	first=1; for s in $(REF_SEEDS); do \
 	  nbs="01_fcn_correlations 02_cnn_vs_fcn"; [ $$first = 1 ] && nbs="$$nbs 03_transfer_attack"; first=0; \
 	  XCORR_RESULTS_DIR=$(CURDIR)/$(REF_RUNS)/seed-$$s XCORR_FIGURES_DIR=$(CURDIR)/$(REF_RUNS)/seed-$$s/figures \
-	    $(PY) -m xcorr_lib.pipeline --profile paper-fashion --only $$nbs --param seed=$$s --out $(REF_RUNS)/seed-$$s/notebooks; \
+	    $(PY) -m xcorr_lib.pipeline --profile paper-fashion --portable --only $$nbs --param seed=$$s --out $(REF_RUNS)/seed-$$s/notebooks; \
 	done
 	$(PY) -m xcorr_lib.readme collect $(REF_RUNS) reference/paper-fashion
 	$(MAKE) --no-print-directory readme
@@ -78,7 +79,7 @@ reference: $(VENV)  ## Rerun the README's paper-fashion numbers (hours on 2 core
 POP_RUN := results/reference/population
 reference-population: $(VENV)  ## Rerun notebook 08's paper population (about an hour on 2 cores) and copy it to reference/
 	XCORR_RESULTS_DIR=$(CURDIR)/$(POP_RUN) XCORR_FIGURES_DIR=$(CURDIR)/$(POP_RUN)/figures \
-	  $(PY) -m xcorr_lib.pipeline --profile paper-fashion --only 08_population --out $(POP_RUN)/notebooks
+	  $(PY) -m xcorr_lib.pipeline --profile paper-fashion --portable --only 08_population --out $(POP_RUN)/notebooks
 	$(PY) -m xcorr_lib.readme collect-population $(POP_RUN) reference/population
 	$(MAKE) --no-print-directory readme
 

@@ -22,6 +22,7 @@ import yaml
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from xcorr_lib import pipeline
+from xcorr_lib.common import numerics
 from xcorr_lib.pipeline import NotebookFailed, ProfileError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -243,6 +244,10 @@ def test_run_failing_notebook_stops_and_keeps_partial(project: Path, tmp_path: P
     manifest = pd.read_csv(Path(os.environ["XCORR_RESULTS_DIR"]) / "manifest.csv")
     assert set(manifest["kind"]) == {"table", "notebook"}
     assert list(manifest.loc[manifest["kind"] == "notebook", "notebook"]) == ["01_ok"]
+    # the table (written in the kernel) and the notebook row (by the runner) share one recipe and machine
+    assert manifest["recipe"].nunique() == 1 and len(manifest["recipe"][0]) == 16
+    machines = [json.loads(m) for m in manifest["machine"]]
+    assert machines[0]["cpu_capability"] == machines[1]["cpu_capability"] and not machines[0]["portable"]
     # the failing one is kept, with the output before the error and the error itself
     assert info.value.output == out / "03_fail.ipynb"
     partial = nbformat.read(str(info.value.output), as_version=4)
@@ -252,6 +257,31 @@ def test_run_failing_notebook_stops_and_keeps_partial(project: Path, tmp_path: P
     assert any("boom from test" in t for t in texts)
     assert not any("after the error" in t for t in texts)
     assert not (out / "02_extra.ipynb").exists()
+
+
+def test_kernels_run_without_tcp_ports_and_the_profile_sets_the_mode(project: Path, tmp_path: Path,
+                                                                     capfd: pytest.CaptureFixture) -> None:
+    make_profile(project, "p", {"portable": True, "01_ok": {}})
+    assert pipeline.profile_options("p", project / "profiles") == {"portable": True}
+    assert "portable" not in pipeline.load_profile("p", project / "profiles")
+    pipeline.run_notebooks("p", notebooks_dir=project, out_dir=tmp_path / "executed", progress=False)
+    captured = capfd.readouterr()
+    assert "TCP" not in captured.out + captured.err  # "Kernel is running over TCP without encryption"
+    manifest = pd.read_csv(Path(os.environ["XCORR_RESULTS_DIR"]) / "manifest.csv")
+    machine = json.loads(manifest["machine"].iloc[-1])
+    if numerics.has_avx2():
+        assert "numeric mode: portable" in captured.out
+        assert machine["portable"] and machine["cpu_capability"] == "AVX2" and machine["pinned"]["MKL_CBWR"] == "AVX2"
+    assert numerics.is_portable() is False and "XCORR_PORTABLE" not in os.environ  # the runner's own env is restored
+    make_profile(project, "bad", {"portable": "yes", "01_ok": {}})
+    with pytest.raises(ProfileError, match="portable must be true or false"):
+        pipeline.profile_options("bad", project / "profiles")
+
+
+def test_paper_profiles_are_portable_and_smoke_is_native() -> None:
+    options = {p: pipeline.profile_options(p, REAL_NOTEBOOKS / "profiles")["portable"]
+               for p in pipeline.list_profiles(REAL_NOTEBOOKS / "profiles")}
+    assert options == {"paper": True, "paper-fashion": True, "smoke": False}
 
 
 def test_cli_runs_only_with_override(project: Path, tmp_path: Path,

@@ -38,16 +38,18 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
-from xcorr_lib.common import provenance
+from xcorr_lib.common import kernels, numerics, provenance
 
 __all__ = [
     "ProfileError", "NotebookFailed", "list_profiles", "load_profile",
-    "notebook_parameters", "plan", "run_notebooks", "main",
+    "notebook_parameters", "plan", "profile_options", "run_notebooks", "main",
 ]
 
 PARAMETERS_TAG = "parameters"
 #: Profile key (not a papermill parameter): the notebooks whose outputs a notebook reads.
 NEEDS_KEY = "needs"
+#: Top-level profile keys that are settings of the run, not notebooks (``portable: true``).
+PROFILE_OPTIONS = {"portable": False}
 
 
 class ProfileError(ValueError):
@@ -85,11 +87,11 @@ def load_profile(profile: str, profiles_dir: Path) -> dict[str, dict[str, Any]]:
     if not path.is_file():
         raise ProfileError(f"unknown profile {profile!r}; available profiles: "
                            f"{', '.join(list_profiles(profiles_dir)) or '(none)'} (in {profiles_dir})")
-    content = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(content, dict):
-        raise ProfileError(f"{path}: top level must map notebook names to parameters")
+    content = _profile_file(path)
     out: dict[str, dict[str, Any]] = {}
     for name, params in content.items():
+        if name in PROFILE_OPTIONS:
+            continue
         params = {} if params is None else params
         if not isinstance(params, dict):
             raise ProfileError(f"{path}: parameters of {name!r} must be a mapping, got {params!r}")
@@ -97,6 +99,23 @@ def load_profile(profile: str, profiles_dir: Path) -> dict[str, dict[str, Any]]:
             raise ProfileError(f"{path}: {name!r} sets 'profile'; the runner sets it to {profile!r}")
         out[str(name)] = dict(params)
     return out
+
+
+def _profile_file(path: Path) -> dict[str, Any]:
+    content = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(content, dict):
+        raise ProfileError(f"{path}: top level must map notebook names to parameters")
+    return content
+
+
+def profile_options(profile: str, profiles_dir: Path) -> dict[str, Any]:
+    """The run settings of a profile (:data:`PROFILE_OPTIONS`, e.g. ``portable``), defaults filled in."""
+    load_profile(profile, profiles_dir)  # the same checks and errors
+    content = _profile_file(Path(profiles_dir) / f"{profile}.yaml")
+    options = {k: content.get(k, default) for k, default in PROFILE_OPTIONS.items()}
+    if not isinstance(options["portable"], bool):
+        raise ProfileError(f"{profile}.yaml: portable must be true or false, got {options['portable']!r}")
+    return options
 
 
 def notebook_parameters(path: Path) -> dict[str, str]:
@@ -202,7 +221,7 @@ def _strip_ansi(text: str) -> str:
 def run_notebooks(profile: str, *, only: Sequence[str] | None = None,
                   notebooks_dir: Path | None = None, out_dir: Path | None = None,
                   params_override: Mapping[str, Any] | None = None,
-                  kernel: str | None = None, progress: bool = True) -> list[Path]:
+                  kernel: str | None = None, progress: bool = True, portable: bool | None = None) -> list[Path]:
     """Execute the notebooks of ``profile`` with papermill; return the executed paths.
 
     Parameters
@@ -215,6 +234,10 @@ def run_notebooks(profile: str, *, only: Sequence[str] | None = None,
     params_override : parameters applied on top of the profile's, for every notebook.
     kernel : Jupyter kernel name; default the notebook's own (``python3``).
     progress : papermill's per-cell progress bar (stderr).
+    portable : numeric mode of the kernels (:mod:`xcorr_lib.common.numerics`): True pins every
+        numeric library to AVX2 so the same seed gives the same weights on any x86-64 machine;
+        None (default) takes the profile's ``portable`` setting. Kernels run over IPC
+        (:mod:`xcorr_lib.common.kernels`), never on TCP ports.
 
     Raises
     ------
@@ -223,16 +246,30 @@ def run_notebooks(profile: str, *, only: Sequence[str] | None = None,
     NotebookFailed
         A cell raised; the error is printed and the partial notebook kept in ``out_dir``.
     """
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
-
     notebooks_dir = Path(notebooks_dir) if notebooks_dir else _default_notebooks_dir()
     out_dir = Path(out_dir) if out_dir else provenance.results_dir() / "notebooks"
     runs, skipped = plan(profile, notebooks_dir=notebooks_dir, only=only,
                          params_override=params_override)
+    if portable is None:
+        portable = profile_options(profile, notebooks_dir / "profiles")["portable"]
     for name, reason in skipped:
         print(f"skip {name}: {reason}", flush=True)
     out_dir.mkdir(parents=True, exist_ok=True)
+    env, note = numerics.numeric_environment(portable)
+    if note:
+        print(f"note: {note}", flush=True)
+    machine = kernels.kernel_machine(env) if runs else {}
+    print(f"numeric mode: {'portable (AVX2 everywhere)' if machine.get('portable') else 'native'}; "
+          f"{machine.get('cpu', '')}, torch kernels {machine.get('cpu_capability', '')}", flush=True)
+    with numerics.environment(env):
+        return _execute(runs, profile, out_dir, notebooks_dir, kernel, progress, machine)
+
+
+def _execute(runs: list, profile: str, out_dir: Path, notebooks_dir: Path, kernel: str | None, progress: bool,
+             machine: Mapping[str, Any]) -> list[Path]:
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
     done: list[Path] = []
     for i, (name, src, params) in enumerate(runs, 1):
         dst = out_dir / f"{name}.ipynb"
@@ -240,8 +277,8 @@ def run_notebooks(profile: str, *, only: Sequence[str] | None = None,
         start = time.perf_counter()
         try:
             papermill.execute_notebook(str(src), str(dst), parameters=params,
-                                       kernel_name=kernel, log_output=False,
-                                       progress_bar=progress, cwd=str(notebooks_dir))
+                                       kernel_name=kernel, log_output=False, progress_bar=progress,
+                                       cwd=str(notebooks_dir), kernel_manager_class=kernels.IPCKernelManager)
         except PapermillExecutionError as err:
             tb = _strip_ansi("\n".join(err.traceback))
             print(f"\nFAILED {name}: cell {err.cell_index} (In [{err.exec_count}])\n"
@@ -252,8 +289,8 @@ def run_notebooks(profile: str, *, only: Sequence[str] | None = None,
             print(f"\nFAILED {name}: {type(err).__name__}: {err}\n"
                   f"partial executed notebook (if any): {dst}", file=sys.stderr, flush=True)
             raise NotebookFailed(name, dst, f"{type(err).__name__}: {err}") from err
-        provenance.record(dst, "notebook", notebook=name, profile=profile, params=params,
-                          seed=params.get("seed"))
+        provenance.record(dst, "notebook", notebook=name, profile=profile, seed=params.get("seed"),
+                          params=provenance.effective_parameters(src, params), machine=machine)
         print(f"    done in {time.perf_counter() - start:.1f} s", flush=True)
         done.append(dst)
     return done
@@ -282,6 +319,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true", help="hide papermill's progress bar")
     parser.add_argument("--preflight", action="store_true", help="only check that every input is present")
     parser.add_argument("--no-preflight", action="store_true", help="skip the input check before running")
+    parser.add_argument("--portable", action=argparse.BooleanOptionalAction, default=None,
+                        help="pin every numeric library to AVX2, so a seed gives the same weights on any x86-64 "
+                             "machine (default: the profile's `portable`, true for paper and paper-fashion)")
     args = parser.parse_args(argv)
     notebooks_dir = args.notebooks or _default_notebooks_dir()
     try:
@@ -312,7 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 0 if report.ok else 2
         done = run_notebooks(args.profile, only=args.only, notebooks_dir=notebooks_dir,
                              out_dir=args.out, params_override=dict(args.param),
-                             kernel=args.kernel, progress=not args.no_progress)
+                             kernel=args.kernel, progress=not args.no_progress, portable=args.portable)
         print(f"executed {len(done)} notebook(s) with profile {args.profile!r}")
         return 0
     except (ProfileError, FileNotFoundError) as err:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import functools
 import json
 import re
 import shutil
@@ -308,20 +309,10 @@ def bench_table(root: Path, name: str) -> str:
     return "\n\n".join(parts)
 
 
-def bench_correlation(root: Path) -> str:
-    return bench_table(root, "bench_correlation")
-
-
-def bench_pairs(root: Path) -> str:
-    return bench_table(root, "bench_pairs")
-
-
-def bench_site(root: Path) -> str:
-    return bench_table(root, "bench_site")
-
-
 SECTIONS: dict[str, Callable[[Path], str]] = {
-    "null-table": null_table, "bench-correlation": bench_correlation, "bench-pairs": bench_pairs, "bench-site": bench_site,
+    "null-table": null_table,
+    **{f"bench-{name}": functools.partial(bench_table, name=f"bench_{name}")
+       for name in ("correlation", "pairs", "site", "portable")},
     "fashion-setup": fashion_setup,
     "fashion-table2": fashion_table2, "fashion-table3": fashion_table3, "fashion-accuracy": fashion_accuracy,
     "fashion-attack": fashion_attack, "population-answer": population_answer,

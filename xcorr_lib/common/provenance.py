@@ -3,7 +3,9 @@
 Every notebook writes its tables and figures through :func:`save_table` and
 :func:`save_figure`. Each call appends one row to ``results/manifest.csv`` naming the
 artifact, the notebook and profile that made it, its parameters (JSON), the data it
-read, the git commit of the code and the seed, so any number can be traced back.
+read, the git commit of the code, the seed, the recipe (a hash of what decides the numbers,
+seed left out) and the machine (CPU, vector level, BLAS, portable mode), so any number can
+be traced back, and runs of one recipe can be pooled.
 
 Locations (overridable with environment variables, for tests and for users):
 
@@ -28,7 +30,7 @@ from typing import Any, Mapping
 PARAMETERS_TAG = "parameters"
 MANIFEST_COLUMNS = (
     "timestamp", "artifact", "kind", "notebook", "profile", "seed", "data",
-    "git_commit", "software", "parameters",
+    "git_commit", "recipe", "software", "machine", "parameters",
 )
 
 
@@ -118,8 +120,19 @@ def atomic_write(path: Path, write: Any) -> Path:
 
 def record(artifact: Path, kind: str, *, notebook: str, profile: str = "",
            params: Mapping[str, Any] | None = None, seed: int | None = None,
-           data: str = "") -> None:
-    """Append one provenance row for ``artifact`` to ``results/manifest.csv``."""
+           data: str = "", machine: Mapping[str, Any] | None = None) -> None:
+    """Append one provenance row for ``artifact`` to ``results/manifest.csv``.
+
+    ``recipe``: :func:`xcorr_lib.common.fingerprints.recipe_fingerprint` of the package, the
+    notebook's code and ``params`` (seed left out) in this numeric mode; ``machine``: CPU,
+    vector level, BLAS, threads and portable mode (:func:`xcorr_lib.common.numerics.machine`
+    of this process unless given, e.g. by the runner for the kernel it started)."""
+    from xcorr_lib.common import fingerprints, numerics
+
+    machine = dict(machine or numerics.machine())
+    recipe = fingerprints.recipe_fingerprint(Path(__file__).resolve().parents[1],
+                                             project_root() / "notebooks" / f"{notebook}.ipynb",
+                                             dict(params or {}), bool(machine.get("portable")))
     manifest = results_dir() / "manifest.csv"
     new = not manifest.exists()
     try:
@@ -129,7 +142,8 @@ def record(artifact: Path, kind: str, *, notebook: str, profile: str = "",
     row = {
         "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "artifact": shown, "kind": kind, "notebook": notebook, "profile": profile,
-        "seed": "" if seed is None else seed, "data": data, "git_commit": git_commit(), "software": software(),
+        "seed": "" if seed is None else seed, "data": data, "git_commit": git_commit(), "recipe": recipe,
+        "software": software(), "machine": json.dumps(machine, sort_keys=True, default=str),
         "parameters": json.dumps(dict(params or {}), sort_keys=True, default=str),
     }
     old = "" if new else manifest.read_text()
@@ -224,6 +238,21 @@ def notebook_parameters(path: Path) -> dict[str, str]:
         raise ValueError(f"{path}: the parameters cell must set `profile` (first line "
                            "`profile = \"smoke\"`)")
     return params
+
+
+def effective_parameters(path: Path, params: Mapping[str, Any]) -> dict[str, Any]:
+    """A notebook's parameters as its run sees them: the parameters cell's defaults (literal
+    values; others as their source text) with ``params`` on top, ``profile`` left out (what
+    :func:`context` records from inside the run, so both get the same recipe)."""
+    out: dict[str, Any] = {}
+    for name, text in notebook_parameters(path).items():
+        try:
+            out[name] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            out[name] = text
+    out.update(params)
+    out.pop("profile", None)
+    return out
 
 
 @dataclass(frozen=True)

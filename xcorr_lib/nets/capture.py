@@ -26,6 +26,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from xcorr_lib.common import numerics
+
 Spatial = Literal["flatten", "mean"]
 __all__ = ["Capture", "capture", "capture_activations", "capture_all"]
 
@@ -141,7 +143,7 @@ def capture(
         if move:
             model.to(dev)
         model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), numerics.portable_torch():
             for x in tqdm(batches, total=n_batches, desc="capture", disable=not show):
                 for name in depth:
                     seen[name].clear()

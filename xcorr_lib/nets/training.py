@@ -45,6 +45,7 @@ from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 from torch import nn
 from tqdm import tqdm
 
+from xcorr_lib.common import numerics
 from xcorr_lib.common.fingerprints import data_fingerprint
 from xcorr_lib.nets.checkpoints import cached_model
 from xcorr_lib.nets.evaluate import as_tensors
@@ -193,7 +194,8 @@ def train(model: nn.Module, X: Any, y: Any, recipe: Recipe, *, seed: int, progre
     if num_threads is not None:
         torch.set_num_threads(num_threads)
     try:
-        return _train(model, X, y, recipe, seed=seed, progress=progress, device=device, desc=desc)
+        with numerics.portable_torch():  # portable mode: oneDNN off, ATen's pinned kernels
+            return _train(model, X, y, recipe, seed=seed, progress=progress, device=device, desc=desc)
     finally:
         torch.set_num_threads(previous)
 
@@ -254,8 +256,12 @@ def checkpoint_key(name: str, recipe: Recipe, *, seed: int, key: Mapping[str, An
 
 
 def training_conditions() -> dict[str, Any]:
-    """The torch version and CPU thread count training runs under (part of every checkpoint key)."""
-    return {"torch": torch.__version__.split("+")[0], "threads": TRAINING_THREADS}
+    """The torch version, CPU thread count and (when portable) numeric mode training runs under
+    (part of every checkpoint key, so a portable run never reuses natively trained weights)."""
+    conditions: dict[str, Any] = {"torch": torch.__version__.split("+")[0], "threads": TRAINING_THREADS}
+    if numerics.is_portable():
+        conditions["numerics"] = "portable-avx2"
+    return conditions
 
 
 def load_or_train(name: str, X: Any, y: Any, recipe: Recipe, *, seed: int, key: Mapping[str, Any],
