@@ -29,11 +29,14 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = "01_fcn_correlations"
+#: As the Makefile: the shared data folder beside the clone when present, else ./data.
+DATA = ROOT.parent / "shared" / "data" if (ROOT.parent / "shared" / "data").is_dir() else ROOT / "data"
 
 
 def run_once(profile: str, portable: bool, folder: Path) -> dict:
     """Notebook 01 of ``profile`` in ``folder`` (fresh); wall seconds, mode recorded, accuracies."""
-    env = {**os.environ, "XCORR_RESULTS_DIR": str(folder), "XCORR_FIGURES_DIR": str(folder / "figures")}
+    env = {"XCORR_DATA_DIR": str(DATA), **os.environ, "XCORR_RESULTS_DIR": str(folder),
+           "XCORR_FIGURES_DIR": str(folder / "figures")}
     cmd = [sys.executable, "-m", "xcorr_lib.pipeline", "--profile", profile, "--only", NOTEBOOK, "--out",
            str(folder / "notebooks"), "--no-progress", "--no-preflight", "--portable" if portable else "--no-portable"]
     start = time.perf_counter()

@@ -116,3 +116,26 @@ def test_kernels_run_over_ipc_not_tcp() -> None:
     finally:
         km.shutdown_kernel(now=True)
     assert not folder.exists()
+
+
+@pytest.mark.skipif(not numerics.has_avx2(), reason="portable mode needs an x86-64 CPU with AVX2")
+def test_nbval_replays_a_notebook_in_the_mode_it_ran_in(tmp_path) -> None:
+    import nbformat
+    from types import SimpleNamespace
+
+    path = tmp_path / "ran.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(), str(path))
+    kernels.mark_numeric_mode(path, {"portable": True, "cpu_capability": "AVX2"})
+    assert nbformat.read(str(path), as_version=4).metadata["xcorr"] == {"portable": True, "cpu_capability": "AVX2"}
+    saved = dict(os.environ)
+    config = SimpleNamespace(_xcorr_environ={k: v for k, v in saved.items() if k not in numerics.PORTABLE_ENV})
+    item = SimpleNamespace(parent=SimpleNamespace(path=path), config=config)
+    try:
+        kernels.pytest_runtest_setup(item)
+        assert os.environ["ATEN_CPU_CAPABILITY"] == "avx2" and os.environ["XCORR_PORTABLE"] == "1"
+        kernels.mark_numeric_mode(path, {"portable": False})
+        kernels.pytest_runtest_setup(item)
+        assert "ATEN_CPU_CAPABILITY" not in os.environ and os.environ["XCORR_PORTABLE"] == "0"
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)

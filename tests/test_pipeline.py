@@ -272,6 +272,8 @@ def test_kernels_run_without_tcp_ports_and_the_profile_sets_the_mode(project: Pa
     if numerics.has_avx2():
         assert "numeric mode: portable" in captured.out
         assert machine["portable"] and machine["cpu_capability"] == "AVX2" and machine["pinned"]["MKL_CBWR"] == "AVX2"
+        ran = nbformat.read(str(tmp_path / "executed" / "01_ok.ipynb"), as_version=4)
+        assert ran.metadata["xcorr"]["portable"] is True  # nbval replays it in this mode
     assert numerics.is_portable() is False and "XCORR_PORTABLE" not in os.environ  # the runner's own env is restored
     make_profile(project, "bad", {"portable": "yes", "01_ok": {}})
     with pytest.raises(ProfileError, match="portable must be true or false"):

@@ -289,6 +289,7 @@ def _execute(runs: list, profile: str, out_dir: Path, notebooks_dir: Path, kerne
             print(f"\nFAILED {name}: {type(err).__name__}: {err}\n"
                   f"partial executed notebook (if any): {dst}", file=sys.stderr, flush=True)
             raise NotebookFailed(name, dst, f"{type(err).__name__}: {err}") from err
+        kernels.mark_numeric_mode(dst, machine)
         provenance.record(dst, "notebook", notebook=name, profile=profile, seed=params.get("seed"),
                           params=provenance.effective_parameters(src, params), machine=machine)
         print(f"    done in {time.perf_counter() - start:.1f} s", flush=True)

@@ -8,7 +8,9 @@ beside the connection file in a fresh folder only its user can enter (mode 0700)
 - the pipeline passes it to ``papermill.execute_notebook(kernel_manager_class=...)``;
 - nbval starts its kernels through the name ``KernelManager`` of its ``nbval.kernel``
   module: this module is also a pytest plugin (``pytest -p xcorr_lib.common.kernels``, as
-  ``make test`` runs nbval) whose :func:`pytest_configure` points that name here.
+  ``make test`` runs nbval) whose :func:`pytest_configure` points that name here, and whose
+  :func:`pytest_runtest_setup` starts each replay in the numeric mode its notebook ran in
+  (:func:`mark_numeric_mode` records it in the executed notebook).
 
 :func:`kernel_machine` reports the machine and numeric mode a kernel started with an
 environment sees (:func:`xcorr_lib.common.numerics.machine`, run in a child process).
@@ -24,10 +26,15 @@ import sys
 import tempfile
 from typing import Any, Mapping
 
+from pathlib import Path
+
 from jupyter_client.manager import KernelManager
 from jupyter_client.utils import run_sync
 
-__all__ = ["IPCKernelManager", "kernel_machine", "pytest_configure"]
+from xcorr_lib.common.numerics import numeric_environment
+from xcorr_lib.common.provenance import atomic_write
+
+__all__ = ["IPCKernelManager", "kernel_machine", "mark_numeric_mode", "pytest_configure", "pytest_runtest_setup"]
 
 
 class IPCKernelManager(KernelManager):
@@ -58,6 +65,30 @@ def pytest_configure(config: Any) -> None:
     except ImportError:  # nbval absent: nothing to route
         return
     nbval.kernel.KernelManager = IPCKernelManager
+    config._xcorr_environ = dict(os.environ)  # the session's own environment, restored per notebook
+
+
+def pytest_runtest_setup(item: Any) -> None:
+    """pytest plugin hook, before nbval starts a notebook's kernel: the numeric mode that notebook
+    ran in (``metadata.xcorr.portable``, written by the pipeline) becomes the kernel's environment,
+    so the replay computes with the same kernels as the run it checks."""
+    path = getattr(getattr(item, "parent", None), "path", None)
+    base = getattr(item.config, "_xcorr_environ", None)
+    if base is None or path is None or Path(path).suffix != ".ipynb":
+        return
+    mode = json.loads(Path(path).read_text(encoding="utf-8")).get("metadata", {}).get("xcorr", {})
+    env, _ = numeric_environment(bool(mode.get("portable")), base=base)
+    os.environ.clear()
+    os.environ.update(env)
+
+
+def mark_numeric_mode(notebook: Path, machine: Mapping[str, Any]) -> None:
+    """Write the run's numeric mode into an executed notebook (``metadata.xcorr``), for its replay."""
+    import nbformat
+
+    nb = nbformat.read(str(notebook), as_version=nbformat.NO_CONVERT)
+    nb.metadata["xcorr"] = {"portable": bool(machine.get("portable")), "cpu_capability": machine.get("cpu_capability", "")}
+    atomic_write(Path(notebook), lambda tmp: tmp.write_text(nbformat.writes(nb), encoding="utf-8"))
 
 
 def kernel_machine(env: Mapping[str, str]) -> dict[str, Any]:
