@@ -37,6 +37,7 @@ import time
 import numpy as np
 import torch
 
+from xcorr_lib.common.devices import resolve_device
 from xcorr_lib.score.correlation import neuron_correlation
 from xcorr_lib.score.engine import prepare, score_prepared
 from xcorr_lib.score.inference import probe_interval, shuffled_null
@@ -183,9 +184,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip-large", action="store_true", help="skip the 100k x 100k case")
     parser.add_argument("--parts", default="1,2,3,4,5,6", help="which benchmarks to run, e.g. 2 or 1,2,4 (default all)")
     parser.add_argument("--large-units", type=int, default=100_000)
-    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     parser.add_argument("--_large-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    args.device = resolve_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args._large_child:

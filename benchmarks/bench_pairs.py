@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from xcorr_lib.common.devices import resolve_device
 from xcorr_lib.score.correlation import neuron_correlation
 from xcorr_lib.score.pairs import pair_matrix
 
@@ -60,28 +61,36 @@ def timed(fn) -> tuple[float, object]:
     return time.perf_counter() - t0, out
 
 
-def per_pair(models: dict) -> np.ndarray:
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def per_pair(models: dict, device: str = "cpu") -> np.ndarray:
     names = list(models)
     loaded = {n: (np.load(p), lay) for n, (p, lay) in models.items()}
     mat = np.full((len(names), len(names)), np.nan)
     for i, a in enumerate(names):
         for j in range(i, len(names)):
             b = names[j]
-            mat[i, j] = mat[j, i] = neuron_correlation(loaded[a][0], loaded[a][1], loaded[b][0], loaded[b][1]).score
+            mat[i, j] = mat[j, i] = neuron_correlation(loaded[a][0], loaded[a][1], loaded[b][0], loaded[b][1],
+                                                       device=device).score
     return mat
 
 
-def bare_matmuls(models: dict) -> float:
-    """Sum over pairs of one standardized (M, Na).T @ (M, Nb) product (inputs ready beforehand)."""
+def bare_matmuls(models: dict, device: str = "cpu") -> float:
+    """Sum over pairs of one standardized (M, Na).T @ (M, Nb) product (inputs ready beforehand, on ``device``)."""
     z = {}
     for n, (p, _) in models.items():
-        x = torch.from_numpy(np.load(p))
+        x = torch.from_numpy(np.load(p)).to(device)
         z[n] = (x - x.mean(0)) / x.std(0)
     names, total = list(models), 0.0
     for i, a in enumerate(names):
         for b in names[i:]:
+            _sync(device)
             t0 = time.perf_counter()
             (z[a].T @ z[b]).abs_()
+            _sync(device)
             total += time.perf_counter() - t0
     return total
 
@@ -109,29 +118,32 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--probes", type=int, default=1000)
     parser.add_argument("--tile-size", type=int, default=8)
     parser.add_argument("--parts", default="1,2,3,4")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or auto (Dask part 3 stays on CPU workers)")
     parser.add_argument("--_memory-child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args._memory_child:
         print(json.dumps(memory_child(args._memory_child, args.tile_size)))
         return
+    device = resolve_device(args.device)
     k, n, m = (12, 500, 300) if args.quick else (args.models, args.units, args.probes)
     parts = {int(p) for p in args.parts.split(",")}
     load = os.getloadavg()[0]
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, {os.cpu_count()} cores, load average {load:.1f}; "
+    where = torch.cuda.get_device_name() if device.startswith("cuda") else f"{torch.get_num_threads()} CPU threads"
+    print(f"torch {torch.__version__}, {where}, {os.cpu_count()} cores, load average {load:.1f}; "
           f"{k} models x {n} units x {m} probes, {k * (k + 1) // 2} pairs, tile size {args.tile_size}")
     with tempfile.TemporaryDirectory() as tmp:
         models = make_zoo(Path(tmp), k, n, m)
-        pair_matrix(dict(list(models.items())[:2]))  # warm-up: torch's first calls are slow
-        t_matrix, mat = timed(lambda: pair_matrix(models, tile_size=args.tile_size))
+        pair_matrix(dict(list(models.items())[:2]), device=device)  # warm-up: torch's first calls are slow
+        t_matrix, mat = timed(lambda: pair_matrix(models, tile_size=args.tile_size, device=device))
         rows = []
         if 1 in parts:
-            t_pair, ref = timed(lambda: per_pair(models))
+            t_pair, ref = timed(lambda: per_pair(models, device))
             if not np.allclose(mat.values, ref, atol=1e-6):
                 raise AssertionError("pair_matrix and neuron_correlation per pair disagree")
             rows.append(("(1) per pair / pair_matrix", f"{t_pair / t_matrix:.2f}x",
                          f"per pair {t_pair:.1f} s, pair_matrix {t_matrix:.1f} s"))
         if 2 in parts:
-            t_mm = bare_matmuls(models)
+            t_mm = bare_matmuls(models, device)
             rows.append(("(2) pair_matrix / sum of bare matmuls", f"{t_matrix / t_mm:.2f}", f"matmuls {t_mm:.1f} s"))
         if 3 in parts:
             from distributed import Client, LocalCluster

@@ -139,7 +139,7 @@ def test_list_layers_candidates_and_pairing() -> None:
     table = list_layers(mlp(), torch.rand(2, 1, 28, 28))
     assert list(table["module"]) == ["0", "1", "2", "3", "4", "5"]
     assert table.loc[table["module"] == "1", "shape"].item() == "24" and table["units"].iloc[0] == 784
-    assert candidate_layers(table) == ["0", "1", "2", "3", "4"]  # the classifier left out
+    assert candidate_layers(table) == ["1", "2", "3", "4"]  # no Flatten, the classifier left out
     pairs = pair_by_depth(["a0", "a1", "a2", "a3", "a4"], ["b0", "b1", "b2"], 3)
     assert list(pairs["module_a"]) == ["a0", "a2", "a4"] and list(pairs["module_b"]) == ["b0", "b1", "b2"]
     with pytest.raises(ValueError, match="cannot choose"):

@@ -31,8 +31,9 @@ import torch
 
 from xcorr_lib.cli_inputs import (CLIError, auto_layers, capture_side, check_modules, layer_table, load_probes,
                                   load_side, parse_modules)
+from xcorr_lib.common.devices import resolve_device
 from xcorr_lib.nets import zoo
-from xcorr_lib.nets.layers import candidate_layers
+from xcorr_lib.nets.layers import choose_layers
 from xcorr_lib.nets.model_files import ModelFileError, ScriptTaps, load_model_file, tap_script_modules
 from xcorr_lib.nets.sources import SOURCE_FORMS
 from xcorr_lib.nets.twins import TwinUnavailableError, twin_seeds, twin_source
@@ -69,10 +70,12 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
         mods_a = mods_a or dict(zip(chosen["module_a"], chosen["depth"].astype(int)))
         mods_b = mods_b or dict(zip(chosen["module_b"], chosen["depth"].astype(int)))
         print("layers auto (same relative depth): " + ", ".join(
-            f"{r.module_a} <-> {r.module_b}" for r in chosen.itertuples()))
+            f"{r.module_a} <-> {r.module_b}" for r in chosen.itertuples())
+              + f" (A's from {chosen['source_a'].iloc[0]}, B's from {chosen['source_b'].iloc[0]})")
     for note in dict.fromkeys(a.notes + b.notes):
         print(f"note: {note}")
     nulls = list(dict.fromkeys(args.null or []))
+    _announce_cost(a, mods_a, xa, b, mods_b, xb, args, nulls)
     seeds = twin_seeds(args.seed, args.n_twins) if "untrained" in nulls else []
     try:  # before any capture: a model that has no twin fails at once
         twins = [twin_source(b, seed=s, device=args.device) for s in seeds]
@@ -99,7 +102,8 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
                   "n_invalid": band.n_invalid},
               "nulls": {k: n.as_dict() for k, n in res.nulls.items()}, "twin_seeds": seeds,
               "independent_unit_level": res.independent_unit_level, "chance_level": res.chance_level,
-              "null_used": res.null_used, "chance_corrected": res.chance_corrected, "n_probes": res.n_probes, "probes": probes, "versions": _versions(),
+              "null_used": res.null_used, "chance_corrected": res.chance_corrected, "n_probes": res.n_probes,
+              "device": args.device, "probes": probes, "versions": _versions(),
               **{k: getattr(args, k) for k in ("variant", "direction", "constant", "matching", "channels", "spatial",
                                                "block_size", "seed", "argv")}}
     if probes_b != probes:
@@ -126,6 +130,33 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
         Path(args.json).write_text(json.dumps(record, indent=2, default=str) + "\n")
         print(f"wrote {args.json}")
     return record
+
+
+def _announce_cost(a, mods_a, xa, b, mods_b, xb, args: argparse.Namespace, nulls: list[str]) -> None:
+    """Units, probes, estimated time and memory (a calibration matmul here), before any long work;
+    above a minute, how to make it faster, and a question when stdin is a terminal (``--yes``)."""
+    from xcorr_lib.score import cost
+
+    def units(src, mods, x, label: str) -> int:  # two probes give the unit count
+        try:
+            return int(capture_side(src, mods, x[:2], args, label).acts.shape[1])
+        except CLIError:
+            capture_side(src, mods, x, args, label)  # the same error, naming every probe
+            raise
+
+    n_a, n_b = units(a, mods_a, xa, "A"), units(b, mods_b, xb, "B")
+    passes = 1 + args.n_null * ("shuffle" in nulls) + args.n_twins * ("untrained" in nulls) + args.n_boot * args.interval
+    est = cost.estimate(n_a, n_b, len(xa), device=args.device, passes=passes)
+    print(f"cost: A {n_a:,} units, B {n_b:,} units, {len(xa):,} probes, {passes} engine pass"
+          f"{'es' * (passes > 1)}: {est.describe()} on {args.device} "
+          f"(calibrated here: {est.flops_per_second / 1e9:,.0f} GFLOP/s)", flush=True)
+    if est.seconds <= 60:
+        return
+    print("this is long; faster: --spatial mean (one unit per channel), --channels 0,1,... (fewer channels), "
+          "fewer layers (--layers auto:2 or --modules), or fewer probes (--n)", flush=True)
+    if sys.stdin.isatty() and not args.yes:
+        if input("continue? [y/N] ").strip().lower() not in ("y", "yes"):
+            raise CLIError("stopped before scoring (pass --yes to skip the question)")
 
 
 def _print_score(res, args: argparse.Namespace) -> None:
@@ -179,10 +210,10 @@ def layers(args: argparse.Namespace) -> pd.DataFrame:
     src = load_side(args.model, weights=args.weights, arch=args.arch, args=args)
     x, _ = load_probes(src, args)
     table = layer_table(src, x, "A")
-    auto = set(candidate_layers(table))
-    table["auto"] = ["*" if m in auto else "" for m in table["module"]]
+    names, source = choose_layers(src.model, table)
+    table["auto"] = ["*" if m in set(names) else "" for m in table["module"]]
     print(f"{src.spec} [{src.kind}, {src.weights}]: {len(table)} modules with a tensor output "
-          f"(* = candidates of --layers auto); input: {src.hint}")
+          f"(* = candidates of --layers auto: {len(names)} chosen by {source}); input: {src.hint}")
     print(table.drop(columns=["depth"]).to_string(index=False))
     return table
 
@@ -248,7 +279,7 @@ def _model_options(c: argparse.ArgumentParser, sides: tuple[str, ...]) -> None:
                    help="reshape each probe to this (default: dataset images (1, 28, 28))")
     c.add_argument("--n", type=int, help="number of probes (default: all)")
     c.add_argument("--seed", type=int, default=0, help="seed of the probe draw and of random inits")
-    c.add_argument("--device", help="cpu (default) or cuda")
+    c.add_argument("--device", default="auto", help="auto (default: cuda when torch sees a GPU, else cpu), cpu or cuda")
     c.add_argument("--trust-pickle", action="store_true",
                    help="allow torch.load(weights_only=False) for pickled models: runs code from the file")
     c.add_argument("--local-files-only", action="store_true",
@@ -323,6 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--n-boot", type=_positive_int, default=200, metavar="N", help="resamples of --interval (200)")
     c.add_argument("--json", metavar="PATH", help="write score, interval, nulls, parameters, breakdown and versions")
     c.add_argument("--quiet", action="store_true", help="no progress bars")
+    c.add_argument("--yes", action="store_true", help="do not ask before a run estimated at over a minute")
     return parser
 
 
@@ -331,6 +363,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv
+    if hasattr(args, "device"):
+        args.device = resolve_device(args.device)
     try:
         if args.command == "list-models":
             print(list_models())

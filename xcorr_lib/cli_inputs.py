@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from xcorr_lib.nets import zoo
-from xcorr_lib.nets.layers import candidate_layers, list_layers, pair_by_depth
+from xcorr_lib.nets.layers import choose_layers, list_layers, pair_by_depth
 from xcorr_lib.nets.model_files import ModelFileError, first_line, tap_script_modules
 from xcorr_lib.nets.sources import Source, is_random, load_source
 
@@ -81,7 +81,10 @@ def load_probes(src: Source, args: argparse.Namespace) -> tuple[torch.Tensor, di
         texts = [t for t in Path(args.text_file).read_text(encoding="utf-8").splitlines() if t.strip()]
         if args.n is not None:
             texts = texts[: args.n]
-        return src.model.encode_texts(src.model.tokenizer, texts), {"text_file": str(args.text_file), "n": len(texts)}
+        try:
+            return src.model.encode_texts(src.model.tokenizer, texts), {"text_file": str(args.text_file), "n": len(texts)}
+        except ValueError as err:
+            raise CLIError(f"{args.text_file}: {err}") from err
     if src.inputs == "text":
         raise CLIError(f"{src.spec} is a text model: give --text-file (one text per line)")
     try:
@@ -104,6 +107,9 @@ def load_probes(src: Source, args: argparse.Namespace) -> tuple[torch.Tensor, di
     except RuntimeError:
         raise CLIError(f"cannot reshape probes of shape {tuple(x.shape)} to (N, {', '.join(map(str, shape))}) "
                        "(--input-shape)") from None
+    if len(x) > 1 and torch.equal(x, x[:1].expand_as(x)):
+        raise CLIError(f"all {len(x)} probes are the same input after preprocessing ({source}): every unit would be "
+                       "constant and the score meaningless; give different probes")
     return x, {**source, "n": len(x), "seed": args.seed, "shape": list(x.shape)}
 
 
@@ -122,9 +128,12 @@ def layer_table(src: Source, x: torch.Tensor, side: str) -> pd.DataFrame:
 
 
 def auto_layers(a: Source, xa: torch.Tensor, b: Source, xb: torch.Tensor, k: int | None) -> pd.DataFrame:
-    """``--layers auto[:K]``: K layers of each model at the same relative depths (see nets.layers)."""
+    """``--layers auto[:K]``: K stages of each model at the same relative depths (see nets.layers);
+    columns ``source_a`` / ``source_b`` say where each model's stages came from."""
+    (names_a, source_a), (names_b, source_b) = (choose_layers(a.model, layer_table(a, xa, "A")),
+                                                choose_layers(b.model, layer_table(b, xb, "B")))
     try:
-        return pair_by_depth(candidate_layers(layer_table(a, xa, "A")), candidate_layers(layer_table(b, xb, "B")), k)
+        return pair_by_depth(names_a, names_b, k).assign(source_a=source_a, source_b=source_b)
     except ValueError as err:
         raise CLIError(str(err)) from err
 

@@ -2,9 +2,15 @@
 
 - :func:`list_layers`: every named module that returns one tensor on a few probes, in the
   order the forward pass calls it, with its output shape and unit count (``xcorr layers``);
-- :func:`candidate_layers`: the modules ``--layers auto`` chooses from (the hidden states of a
-  Hugging Face model; otherwise the direct children of the model, descending into a single
-  wrapping child), without the final classifier;
+- :func:`choose_layers`: the modules ``--layers auto`` chooses from, as the model's library
+  names its stages, and where that choice came from: timm's ``feature_info`` (every timm
+  model; its stride-2 stem left out when four or more stages follow), the known stages of
+  torchvision's families (ResNet ``layer1..4``, DenseNet ``denseblock1..4``, EfficientNet and
+  MobileNet ``features.1..n-2``, ConvNeXt and Swin ``features.1,3,5,7``, ViT encoder
+  layers), a Hugging Face model's hidden states, and only then :func:`candidate_layers`;
+- :func:`candidate_layers`: the fallback: the direct children of the model (descending into a
+  single wrapping child), never a pooling, dropout, flatten or identity module, without the
+  final classifier;
 - :func:`pair_by_depth`: ``k`` layers of each model at the same relative depths, paired.
 """
 
@@ -17,7 +23,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-__all__ = ["list_layers", "candidate_layers", "pair_by_depth"]
+__all__ = ["list_layers", "choose_layers", "candidate_layers", "pair_by_depth"]
+
+#: Module types that never hold a representation worth comparing (matched in the type name).
+PLUMBING = ("Pool", "Dropout", "Flatten", "Identity")
 
 
 def list_layers(model: nn.Module, probe: Any, *, n_probes: int = 2) -> pd.DataFrame:
@@ -47,12 +56,57 @@ def list_layers(model: nn.Module, probe: Any, *, n_probes: int = 2) -> pd.DataFr
     return pd.DataFrame(rows, columns=["order", "module", "type", "shape", "units", "depth"])
 
 
+def _timm_stages(model: nn.Module) -> list[str]:
+    info = getattr(model, "feature_info", None)
+    if not isinstance(info, list) or not all(isinstance(f, dict) and "module" in f for f in info):
+        return []
+    stages = [f for f in info if f.get("module")]
+    if len(stages) >= 5 and stages[0].get("reduction", 0) <= 2:  # the stem, before the stages proper
+        stages = stages[1:]
+    return [f["module"] for f in stages]
+
+
+def _torchvision_stages(model: nn.Module) -> tuple[list[str], str]:
+    kind = type(model).__name__
+    names = {n for n, _ in model.named_modules()}
+    features = getattr(model, "features", None)
+    n_features = len(features) if isinstance(features, nn.Sequential) else 0
+    if kind == "ResNet":
+        return [f"layer{i}" for i in range(1, 5)], "torchvision ResNet stages"
+    if kind == "DenseNet":
+        return [f"features.denseblock{i}" for i in range(1, 5)], "torchvision DenseNet dense blocks"
+    if kind in ("EfficientNet", "MobileNetV2", "MobileNetV3") and n_features > 3:
+        return [f"features.{i}" for i in range(1, n_features - 1)], f"torchvision {kind} blocks (stem and head left out)"
+    if kind in ("ConvNeXt", "SwinTransformer") and n_features == 8:
+        return [f"features.{i}" for i in (1, 3, 5, 7)], f"torchvision {kind} stages"
+    if kind == "VisionTransformer":
+        layers = sorted((n for n in names if n.count(".") == 2 and n.startswith("encoder.layers.")),
+                        key=lambda n: int(n.rsplit("_", 1)[-1]))
+        return layers, "torchvision ViT encoder blocks"
+    return [], ""
+
+
+def choose_layers(model: nn.Module, layers: pd.DataFrame) -> tuple[list[str], str]:
+    """The modules ``--layers auto`` chooses among, in forward order, and where that choice came
+    from (see the module doc). ``layers``: :func:`list_layers` of the model; a stage that gives
+    no tensor output there is left out."""
+    known = list(layers["module"])
+    hidden = [n for n in known if n.startswith("hidden_states.")]
+    for names, source in ((_timm_stages(model), "timm feature_info"), _torchvision_stages(model),
+                          (hidden, "Hugging Face hidden states")):
+        present = [n for n in known if n in set(names)]
+        if len(present) >= 2:
+            return present, source
+    return candidate_layers(layers), "top-level children (no stages known for this model)"
+
+
 def candidate_layers(layers: pd.DataFrame) -> list[str]:
-    """The modules ``--layers auto`` chooses among, in forward order (see the module doc)."""
+    """The fallback of :func:`choose_layers`, in forward order (see the module doc)."""
     names = list(layers["module"])
     hidden = [n for n in names if n.startswith("hidden_states.")]
     if hidden:
         return hidden
+    layers = layers[~layers["type"].str.contains("|".join(PLUMBING))]
     top = layers[layers["depth"] == 0]
     while len(top) == 1:  # one wrapping child (e.g. a Sequential inside the model): look inside it
         prefix = top["module"].iloc[0] + "."

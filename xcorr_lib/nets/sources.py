@@ -95,6 +95,10 @@ class HiddenStates(nn.Module):
         if not texts:
             raise ValueError("no text probes: the text file is empty")
         enc = tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+        ids = enc["input_ids"]
+        if len(texts) > 1 and torch.equal(ids, ids[:1].expand_as(ids)):
+            raise ValueError(f"all {len(texts)} texts tokenize to the same ids: every unit would be constant; "
+                             "give different texts")
         self._encoded = {k: v for k, v in enc.items() if isinstance(v, torch.Tensor)}
         return torch.arange(len(texts))
 

@@ -51,8 +51,8 @@ def twin_seeds(seed: int, n_twins: int) -> list[int]:
     return [derive_seed(seed, "untrained-twin", i) for i in range(int(n_twins))]
 
 
-def _seeded(build: Callable[[], nn.Module], seed: int) -> nn.Module:
-    with torch.random.fork_rng(devices=[]):
+def _seeded(build: Callable[[], nn.Module], seed: int, cuda: list[int] | None = None) -> nn.Module:
+    with torch.random.fork_rng(devices=cuda or []):  # restores the CPU (and the model's CUDA) RNGs
         torch.manual_seed(int(seed))
         return build()
 
@@ -68,10 +68,13 @@ def _paper_model(model: nn.Module) -> Callable[[], nn.Module] | None:
 def _reset_copy(model: nn.Module) -> nn.Module:
     twin = copy.deepcopy(model)
     covered: set[int] = set()
-    for module in twin.modules():
-        if callable(getattr(module, "reset_parameters", None)):
-            module.reset_parameters()
-            covered.update(id(p) for p in module.parameters(recurse=False))
+    resettable = [m for m in twin.modules() if callable(getattr(m, "reset_parameters", None))]
+    if not resettable:
+        raise TwinUnavailableError(f"{type(model).__name__} has no module with reset_parameters(): "
+                                   "nothing to re-initialize, so no untrained twin")
+    for module in resettable:
+        module.reset_parameters()
+        covered.update(id(p) for p in module.parameters(recurse=False))
     left = [name for name, p in twin.named_parameters() if id(p) not in covered]
     if left:
         shown = ", ".join(left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
@@ -104,7 +107,8 @@ def untrained_twin(model: nn.Module, *, seed: int = 0) -> nn.Module:
     if isinstance(model, (torch.jit.ScriptModule, torch.export.UnflattenedModule)):
         raise TwinUnavailableError(f"no untrained twin of {type(model).__name__}: {_COMPILED}")
     build = _paper_model(model)
-    twin = _seeded(build, seed) if build else _seeded(lambda: _reset_copy(model), seed)
+    cuda = sorted({p.get_device() for p in model.parameters() if p.is_cuda})
+    twin = _seeded(build, seed) if build else _seeded(lambda: _reset_copy(model), seed, cuda)
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     return twin.to(device).eval()
 

@@ -9,6 +9,8 @@ a task that raised (``retries``) and reschedules the tasks of a worker that died
 from __future__ import annotations
 
 import os
+import re
+import sys
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
@@ -29,9 +31,15 @@ def dask_client(scheduler: Any, *, n_workers: int | None = None) -> Iterator[Any
         yield scheduler
         return
     if scheduler == "dask":
+        _check_main_guard()
         workers = n_workers or os.cpu_count() or 1
-        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0") as lc, \
-                Client(lc) as client:
+        try:
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0")
+        except RuntimeError as err:
+            if "failed to start" not in str(err):
+                raise
+            raise RuntimeError(f"{_GUARD_HINT} (Dask said: {err})") from None
+        with cluster as lc, Client(lc) as client:
             yield client
         return
     if isinstance(scheduler, str) and "://" in scheduler:
@@ -40,6 +48,22 @@ def dask_client(scheduler: Any, *, n_workers: int | None = None) -> Iterator[Any
         return
     raise ValueError(f"scheduler must be None, 'dask', an address such as 'tcp://host:8786' or a "
                      f"distributed.Client, got {scheduler!r}")
+
+
+_GUARD_HINT = ("scheduler='dask' starts worker processes that import your script again: put the code that calls "
+               "pair_matrix under `if __name__ == \"__main__\":` (Python's multiprocessing rule), or use scheduler=None")
+
+
+def _check_main_guard() -> None:
+    """Fail at once, in one line, when ``__main__`` is a script without a ``__name__`` guard: its
+    worker processes would start the cluster again and Dask would fail deep in multiprocessing."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if not path or not os.path.isfile(path) or getattr(main, "__spec__", None) is not None:
+        return  # an interactive session, a notebook, or `python -m module`
+    source = open(path, encoding="utf-8", errors="replace").read()
+    if not re.search(r"__name__\s*==\s*['\"]__main__['\"]", source):
+        raise RuntimeError(f"{_GUARD_HINT} ({path})")
 
 
 def run_tiles(jobs: Sequence[Mapping[str, Any]], scheduler: Any = None, *, retries: int = 3, gpu: bool = False,

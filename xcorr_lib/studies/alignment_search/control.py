@@ -22,7 +22,6 @@ number for pairs of trained networks.
 
 from __future__ import annotations
 
-import copy
 from typing import Sequence
 
 import numpy as np
@@ -31,6 +30,7 @@ import torch
 from torch import nn
 
 from xcorr_lib.measures.mas import mas_pair
+from xcorr_lib.nets.twins import untrained_twin
 
 
 CONTROL_COLUMNS = ("subspace_dim", "iia_a_to_u", "iia_u_to_a", "iia_a_to_a", "iia_u_to_u",
@@ -38,23 +38,11 @@ CONTROL_COLUMNS = ("subspace_dim", "iia_a_to_u", "iia_u_to_a", "iia_a_to_a", "ii
 
 
 def untrained_copy(model: nn.Module, seed: int) -> nn.Module:
-    """A copy of ``model`` (same modules, device, mode) with every parameter re-initialised.
-
-    Every submodule with a ``reset_parameters`` method (Linear, Conv, BatchNorm, ...) is reset
-    under ``torch.manual_seed(seed)`` (the global RNG state is restored afterwards). Raises
-    ValueError when ``model`` has no such module, since the copy would not be untrained.
-    """
-    fresh = copy.deepcopy(model)
-    resettable = [m for m in fresh.modules() if callable(getattr(m, "reset_parameters", None))]
-    if not resettable:
-        raise ValueError(f"{type(model).__name__} has no module with reset_parameters(); "
-                         "cannot make an untrained copy")
-    cuda = sorted({p.get_device() for p in fresh.parameters() if p.is_cuda})
-    with torch.random.fork_rng(devices=cuda):  # restores the CPU and the model's CUDA RNGs
-        torch.manual_seed(seed)
-        for module in resettable:
-            module.reset_parameters()
-    return fresh
+    """A copy of ``model`` (same modules, device, mode) with every parameter re-initialised:
+    :func:`xcorr_lib.nets.twins.untrained_twin` (the paper's nets rebuilt from their spec, other
+    modules reset with ``reset_parameters()``; the global RNG state is left as it was), in the
+    training mode of ``model``. Raises ValueError when it cannot re-initialise every parameter."""
+    return untrained_twin(model, seed=seed).train(model.training)
 
 
 def pair_iia(iia_a_to_b: float, iia_b_to_a: float) -> float:

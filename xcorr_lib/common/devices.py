@@ -1,0 +1,19 @@
+"""Which device a run uses: ``"auto"`` is a GPU when torch sees one, else the CPU."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["DEVICE_CHOICES", "resolve_device"]
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(device: Any = "auto") -> str:
+    """``"auto"`` (or None) -> ``"cuda"`` when ``torch.cuda.is_available()``, else ``"cpu"``; any other
+    value (``"cpu"``, ``"cuda"``, ``"cuda:1"``, a ``torch.device``) as a string, unchanged."""
+    if device is None or str(device) == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return str(device)
