@@ -251,7 +251,8 @@ def best_matches(
     rho_a = torch.zeros_like(best_a) if weighted else None
     rho_b = torch.zeros_like(best_b) if weighted and both else None
     buf = torch.empty(max(a.stop - a.start for a in chunks_a) * max(b.stop - b.start for b in chunks_b), dtype=dt, device=dev)
-    bar = tqdm(total=len(chunks_a) * len(chunks_b), desc="correlation blocks", disable=not progress)
+    bar = tqdm(total=len(chunks_a) * len(chunks_b), desc="correlation blocks", disable=not progress,
+               delay=2.0)  # a bar only for runs longer than a couple of seconds
     for ca in chunks_a:
         za_blk, ra = za[:, ca.start : ca.stop].T, slice(ca.start, ca.stop)  # (p, M) view
         for cb in chunks_b:

@@ -115,7 +115,8 @@ def shuffled_null(pa: Prepared, pb: Prepared, observed: float, *, n_null: int = 
     """
     orders = shuffle_orders(pb.n_probes, n_null, seed)
     draws = [score_prepared(pa, pb.permuted_probes(order), **score_options).score
-             for order in tqdm(orders, desc="shuffled-probe null", disable=not progress, leave=False)]
+             for order in tqdm(orders, desc="shuffled-probe null", disable=not progress, leave=False,
+                               delay=2.0)]
     return _from_draws("shuffle", draws, observed, seed, f"{n_null} probe permutations")
 
 
@@ -166,7 +167,7 @@ def probe_interval(pa: Prepared, pb: Prepared, observed: float, *, n_boot: int =
                        device=p.device)
 
     draws = []
-    for _ in tqdm(range(n_boot), desc="probe bootstrap", disable=not progress, leave=False):
+    for _ in tqdm(range(n_boot), desc="probe bootstrap", disable=not progress, leave=False, delay=2.0):
         rows = torch.as_tensor(rng.integers(0, m, m))
         try:
             draws.append(score_prepared(resampled(pa, rows), resampled(pb, rows), **score_options).score)
