@@ -37,7 +37,7 @@ import time
 import numpy as np
 import torch
 
-from xcorr_lib.common.devices import resolve_device
+from xcorr_lib.common.devices import resolve_device, synchronize
 from xcorr_lib.score.correlation import neuron_correlation
 from xcorr_lib.score.engine import prepare, score_prepared
 from xcorr_lib.score.inference import probe_interval, shuffled_null
@@ -83,11 +83,6 @@ def bench_speedup(repeats: int, loop_units: int) -> dict:
             "note": f"loop timed on {len(units)}x7008 pairs, x{100 / len(units):g}"}  # fmt: skip
 
 
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
 def bench_matmul_ratio(repeats: int, m: int, n: int, block_size: int | None, device: str = "cpu") -> dict:
     gen = torch.Generator().manual_seed(0)
     a, b = torch.randn(m, n, generator=gen).to(device), torch.randn(m, n, generator=gen).to(device)
@@ -99,10 +94,10 @@ def bench_matmul_ratio(repeats: int, m: int, n: int, block_size: int | None, dev
     t_mm, t_engine = [], []
     for _ in range(repeats):  # alternate, so that both see the same machine load
         for fn, acc in ((mm, t_mm), (engine, t_engine)):
-            _sync(device)
+            synchronize(device)
             t0 = time.perf_counter()
             fn()
-            _sync(device)
+            synchronize(device)
             acc.append(time.perf_counter() - t0)
     return {"matmul_s": min(t_mm), "engine_s": min(t_engine), "ratio": min(t_engine) / min(t_mm)}
 
@@ -126,7 +121,7 @@ def large_case(n: int, m: int, block_size: int | None, device: str = "cpu") -> d
     rss_before = _rss_now_mib()
     t0, cpu0 = time.perf_counter(), time.process_time()
     res = neuron_correlation(a, layers, b, layers, block_size=block_size, device=device, progress=True)
-    _sync(device)
+    synchronize(device)
     out = {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - cpu0, "score": res.score,
            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
            "rss_before_mib": rss_before, "inputs_mib": 2 * a.numel() * 4 / 2**20}  # fmt: skip

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from xcorr_lib.common.devices import resolve_device
+from xcorr_lib.common.devices import resolve_device, synchronize
 from xcorr_lib.score.correlation import neuron_correlation
 from xcorr_lib.score.pairs import pair_matrix
 
@@ -61,11 +61,6 @@ def timed(fn) -> tuple[float, object]:
     return time.perf_counter() - t0, out
 
 
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
 def per_pair(models: dict, device: str = "cpu") -> np.ndarray:
     names = list(models)
     loaded = {n: (np.load(p), lay) for n, (p, lay) in models.items()}
@@ -87,10 +82,10 @@ def bare_matmuls(models: dict, device: str = "cpu") -> float:
     names, total = list(models), 0.0
     for i, a in enumerate(names):
         for b in names[i:]:
-            _sync(device)
+            synchronize(device)
             t0 = time.perf_counter()
             (z[a].T @ z[b]).abs_()
-            _sync(device)
+            synchronize(device)
             total += time.perf_counter() - t0
     return total
 

@@ -31,14 +31,6 @@ print(json.dumps({"hashes": hashes, "capability": machine()["cpu_capability"], "
 """
 
 
-def cpu_flags() -> set[str]:
-    try:
-        line = next(ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("flags"))
-    except (OSError, StopIteration):
-        return set()
-    return set(line.split(":", 1)[1].split())
-
-
 def train_in_child(asked: str, portable: bool) -> dict:
     """Train two small nets in a fresh process whose environment asks for ``asked`` kernels."""
     base = {k: v for k, v in os.environ.items() if k not in numerics.PORTABLE_ENV}
@@ -51,7 +43,7 @@ def train_in_child(asked: str, portable: bool) -> dict:
 
 @pytest.mark.skipif(not numerics.has_avx2(), reason="portable mode needs an x86-64 CPU with AVX2")
 def test_portable_mode_gives_one_weight_hash_whatever_the_machine_asks_for() -> None:
-    asks = ["avx512", "default"] if "avx512f" in cpu_flags() else ["avx2", "default"]
+    asks = ["avx512", "default"] if "avx512f" in numerics.cpu_flags() else ["avx2", "default"]
     native = [train_in_child(a, portable=False) for a in asks]
     portable = [train_in_child(a, portable=True) for a in asks]
     assert [p["capability"] for p in portable] == ["AVX2", "AVX2"] and all(p["portable"] for p in portable)

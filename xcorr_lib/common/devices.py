@@ -1,12 +1,10 @@
-"""Which device a run uses: ``"auto"`` is a GPU when torch sees one, else the CPU."""
+"""Which device a run uses (``"auto"`` is a GPU when torch sees one, else the CPU), and waiting for it."""
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["DEVICE_CHOICES", "resolve_device"]
-
-DEVICE_CHOICES = ("auto", "cpu", "cuda")
+__all__ = ["resolve_device", "synchronize"]
 
 
 def resolve_device(device: Any = "auto") -> str:
@@ -17,3 +15,11 @@ def resolve_device(device: Any = "auto") -> str:
 
         return "cuda" if torch.cuda.is_available() else "cpu"
     return str(device)
+
+
+def synchronize(device: Any) -> None:
+    """Wait for a GPU's queued work (so a timer around it measures it); nothing on the CPU."""
+    if str(device).startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()

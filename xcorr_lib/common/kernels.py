@@ -24,9 +24,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from typing import Any, Mapping
-
 from pathlib import Path
+from typing import Any, Mapping
 
 from jupyter_client.manager import KernelManager
 from jupyter_client.utils import run_sync

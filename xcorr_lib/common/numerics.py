@@ -37,7 +37,7 @@ import platform
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-__all__ = ["PORTABLE_ENV", "has_avx2", "numeric_environment", "environment", "is_portable", "portable_torch",
+__all__ = ["PORTABLE_ENV", "cpu_flags", "has_avx2", "numeric_environment", "environment", "is_portable", "portable_torch",
            "machine"]
 
 PORTABLE_ENV: dict[str, str] = {
@@ -53,7 +53,8 @@ PORTABLE_ENV: dict[str, str] = {
 _MODE_VARIABLES = tuple(PORTABLE_ENV)
 
 
-def _cpu_flags() -> set[str]:
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags from Linux ``/proc/cpuinfo`` (``avx2``, ``avx512f``, ...); empty elsewhere."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
@@ -66,7 +67,7 @@ def has_avx2() -> bool:
     """True on an x86-64 CPU that reports AVX2 (Linux ``/proc/cpuinfo``; elsewhere torch's capability)."""
     if platform.machine().lower() not in ("x86_64", "amd64"):
         return False
-    flags = _cpu_flags()
+    flags = cpu_flags()
     if flags:
         return "avx2" in flags
     import torch  # no /proc: ask torch (in this process the capability is not pinned)

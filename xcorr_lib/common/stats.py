@@ -277,14 +277,21 @@ def cluster_resamples(clusters: Any, n_boot: int, seed: int = 0) -> list[np.ndar
             for _ in range(n_boot)]
 
 
-def percentile_interval(estimate: float, replicates: Any, level: float, n: int, method: str) -> Interval:
-    """Percentile interval from bootstrap replicates (undefined ones left out and counted)."""
+def _defined_replicates(replicates: Any, at_least: float = 0) -> tuple[np.ndarray, int]:
+    """The finite replicates and how many were left out; ValueError when fewer than half (and
+    than ``at_least``) are defined."""
     reps = np.asarray(replicates, dtype=float)
     ok = np.isfinite(reps)
-    if ok.sum() < len(reps) / 2:
+    if ok.sum() < max(at_least, len(reps) / 2):
         raise ValueError(f"only {int(ok.sum())} of {len(reps)} bootstrap replicates are defined")
-    low, high = np.quantile(reps[ok], [(1 - level) / 2, 1 - (1 - level) / 2])
-    return Interval(float(estimate), float(low), float(high), level, n, method, int(len(reps) - ok.sum()))
+    return reps[ok], int(len(reps) - ok.sum())
+
+
+def percentile_interval(estimate: float, replicates: Any, level: float, n: int, method: str) -> Interval:
+    """Percentile interval from bootstrap replicates (undefined ones left out and counted)."""
+    reps, n_invalid = _defined_replicates(replicates)
+    low, high = np.quantile(reps, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return Interval(float(estimate), float(low), float(high), level, n, method, n_invalid)
 
 
 def normal_interval(estimate: float, replicates: Any, level: float, n: int, method: str) -> Interval:
@@ -293,13 +300,9 @@ def normal_interval(estimate: float, replicates: Any, level: float, n: int, meth
     For a statistic whose bootstrap replicates are biased relative to the estimate (the best
     |rho| among many candidates rises when a resample repeats a probe), the percentile
     interval inherits that bias; this one keeps only the replicates' spread."""
-    reps = np.asarray(replicates, dtype=float)
-    ok = np.isfinite(reps)
-    if ok.sum() < max(2, len(reps) / 2):
-        raise ValueError(f"only {int(ok.sum())} of {len(reps)} bootstrap replicates are defined")
-    half = float(stats.norm.ppf(0.5 + level / 2.0) * reps[ok].std(ddof=1))
-    return Interval(float(estimate), float(estimate) - half, float(estimate) + half, level, n, method,
-                    int(len(reps) - ok.sum()))
+    reps, n_invalid = _defined_replicates(replicates, at_least=2)
+    half = float(stats.norm.ppf(0.5 + level / 2.0) * reps.std(ddof=1))
+    return Interval(float(estimate), float(estimate) - half, float(estimate) + half, level, n, method, n_invalid)
 
 
 def permutation_p(observed: float, null_draws: Any) -> float:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
+from xcorr_lib.common.devices import synchronize
 from xcorr_lib.score import _blocked
 
 __all__ = ["ENGINE_OVER_MATMUL", "Cost", "calibrate", "estimate"]
@@ -52,12 +53,10 @@ def calibrate(device: str = "cpu", size: int = 1024, probes: int = 256) -> float
     at, out = a.T.contiguous(), torch.empty(size, size, device=dev)
     best = float("inf")
     for i in range(4):
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
+        synchronize(dev)
         start = time.perf_counter()
         torch.mm(at, a, out=out)
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
+        synchronize(dev)
         if i:  # the first is the warm-up
             best = min(best, time.perf_counter() - start)
     return 2.0 * probes * size * size / max(best, 1e-9)

@@ -1,4 +1,4 @@
-"""The engine of the paper's score (paper section 3): prepare once, score many, exactly.
+"""The engine of the paper's score (paper sections 3.2-3.3): prepare once, score many, exactly.
 
 For every hidden unit u of network A (activation vector a_u over M probes) and every
 unit v of network B, rho(u, v) is the Pearson correlation over the probes. Then

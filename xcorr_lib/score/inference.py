@@ -1,8 +1,8 @@
 """Is a pair's score more than chance, and how sure is it? Three nulls and a probe interval.
 
 A score alone says little: with few probes and many candidate units the best |rho| of
-every unit is high by chance (paper section 3; the original notebooks printed no null).
-Each null below answers a different question, and each rescoring reuses the engine
+every unit is high by chance, and neither the paper (sections 3.2-3.3) nor its original
+notebooks report a null. Each null below answers a different question, and each rescoring reuses the engine
 (:func:`xcorr_lib.score.engine.score_prepared`) on blocks already prepared:
 
 ``"shuffle"`` (:func:`shuffled_null`)

@@ -1,4 +1,4 @@
-"""Partial correlation (SPEC 1, paper section 3.4): score chosen layers, random units per layer."""
+"""Partial correlation (paper section 3.4): score chosen layers, random units per layer."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ __all__ = ["select_units"]
 def select_units(
     acts: Any, layers: Any, *, keep_layers: Any = None, per_layer: int | None = None, seed: int = 0
 ) -> tuple[Any, np.ndarray, np.ndarray]:
-    """Partial correlation (SPEC 1, paper section 3.4): chosen layers, random units per layer.
+    """Partial correlation (paper section 3.4): chosen layers, random units per layer.
 
     Parameters
     ----------
