@@ -10,6 +10,7 @@ MAKEFLAGS    += --no-builtin-rules
 
 PY        := .venv/bin/python
 PROFILE   ?= paper
+DEVICE    ?=
 VENV      := .venv/.installed
 NB_OUT    := results/notebooks
 HTML_OUT  := results/html
@@ -25,7 +26,7 @@ export XCORR_DATA_DIR
 .PHONY: help venv all quick test lab html clean readme readme-check reference reference-population
 
 help:  ## Show this help
-	@echo "usage: make <target> [PROFILE=paper|smoke|paper-fashion]   (PROFILE=$(PROFILE), XCORR_DATA_DIR=$(XCORR_DATA_DIR))"
+	@echo "usage: make <target> [PROFILE=paper|smoke|paper-fashion] [DEVICE=cpu|cuda]   (PROFILE=$(PROFILE), XCORR_DATA_DIR=$(XCORR_DATA_DIR))"
 	@grep -E '^[a-zA-Z_.-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-8s %s\n", $$1, $$2}'
 
 $(VENV): requirements.txt pyproject.toml
@@ -37,7 +38,7 @@ $(VENV): requirements.txt pyproject.toml
 venv: $(VENV)  ## Create .venv from requirements.txt (pinned) + the package, editable
 
 all: $(VENV)  ## Run every notebook of PROFILE (default paper) -> results/, figures/
-	$(PY) -m xcorr_lib.pipeline --profile $(PROFILE)
+	$(PY) -m xcorr_lib.pipeline --profile $(PROFILE) $(if $(DEVICE),--device $(DEVICE))
 
 quick:  ## Same as `make all PROFILE=smoke`: every notebook, small settings, minutes on 2 cores
 	$(MAKE) --no-print-directory all PROFILE=smoke

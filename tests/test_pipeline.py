@@ -262,7 +262,7 @@ def test_run_failing_notebook_stops_and_keeps_partial(project: Path, tmp_path: P
 def test_kernels_run_without_tcp_ports_and_the_profile_sets_the_mode(project: Path, tmp_path: Path,
                                                                      capfd: pytest.CaptureFixture) -> None:
     make_profile(project, "p", {"portable": True, "01_ok": {}})
-    assert pipeline.profile_options("p", project / "profiles") == {"portable": True}
+    assert pipeline.profile_options("p", project / "profiles") == {"portable": True, "device": "auto"}
     assert "portable" not in pipeline.load_profile("p", project / "profiles")
     pipeline.run_notebooks("p", notebooks_dir=project, out_dir=tmp_path / "executed", progress=False)
     captured = capfd.readouterr()

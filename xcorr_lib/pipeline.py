@@ -38,7 +38,7 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
-from xcorr_lib.common import kernels, numerics, provenance
+from xcorr_lib.common import devices, kernels, numerics, provenance
 
 __all__ = [
     "ProfileError", "NotebookFailed", "list_profiles", "load_profile",
@@ -48,8 +48,10 @@ __all__ = [
 PARAMETERS_TAG = "parameters"
 #: Profile key (not a papermill parameter): the notebooks whose outputs a notebook reads.
 NEEDS_KEY = "needs"
-#: Top-level profile keys that are settings of the run, not notebooks (``portable: true``).
-PROFILE_OPTIONS = {"portable": False}
+#: Top-level profile keys that are settings of the run, not notebooks (``portable: true``,
+#: ``device: auto``: the ``device`` parameter of every notebook that has one, unless the notebook's
+#: own entry or an override sets it).
+PROFILE_OPTIONS = {"portable": False, "device": "auto"}
 
 
 class ProfileError(ValueError):
@@ -115,6 +117,9 @@ def profile_options(profile: str, profiles_dir: Path) -> dict[str, Any]:
     options = {k: content.get(k, default) for k, default in PROFILE_OPTIONS.items()}
     if not isinstance(options["portable"], bool):
         raise ProfileError(f"{profile}.yaml: portable must be true or false, got {options['portable']!r}")
+    device = options["device"]
+    if not isinstance(device, str) or not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
+        raise ProfileError(f"{profile}.yaml: device must be auto, cpu, cuda or cuda:N, got {device!r}")
     return options
 
 
@@ -149,6 +154,7 @@ def plan(profile: str, *, notebooks_dir: Path, profiles_dir: Path | None = None,
     notebooks_dir = Path(notebooks_dir)
     profiles_dir = Path(profiles_dir) if profiles_dir else notebooks_dir / "profiles"
     table = load_profile(profile, profiles_dir)
+    device = profile_options(profile, profiles_dir)["device"]
     notebooks = {p.stem: p for p in sorted(notebooks_dir.glob("*.ipynb"))}
     orphans = sorted(set(table) - set(notebooks))
     if orphans:
@@ -169,9 +175,11 @@ def plan(profile: str, *, notebooks_dir: Path, profiles_dir: Path | None = None,
         if name not in table:
             skipped.append((name, f"not listed in profile {profile!r}"))
             continue
-        params = {**table[name], **dict(params_override or {}), "profile": profile}
+        defined = notebook_parameters(notebooks[name])
+        params = {**({"device": device} if "device" in defined else {}), **table[name],
+                  **dict(params_override or {}), "profile": profile}
         needs[name] = _needs(params.pop(NEEDS_KEY, []), name, table)
-        unknown = sorted(set(params) - set(notebook_parameters(notebooks[name])))
+        unknown = sorted(set(params) - set(defined))
         if unknown:
             raise ProfileError(f"{name}: parameters {unknown} are not defined in its "
                                "parameters cell (typo in the profile or override?)")
@@ -290,8 +298,10 @@ def _execute(runs: list, profile: str, out_dir: Path, notebooks_dir: Path, kerne
                   f"partial executed notebook (if any): {dst}", file=sys.stderr, flush=True)
             raise NotebookFailed(name, dst, f"{type(err).__name__}: {err}") from err
         kernels.mark_numeric_mode(dst, machine)
+        effective = provenance.effective_parameters(src, params)
         provenance.record(dst, "notebook", notebook=name, profile=profile, seed=params.get("seed"),
-                          params=provenance.effective_parameters(src, params), machine=machine)
+                          params=effective, machine=machine,
+                          device=devices.describe_device(effective["device"]) if "device" in effective else "")
         print(f"    done in {time.perf_counter() - start:.1f} s", flush=True)
         done.append(dst)
     return done
@@ -320,10 +330,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true", help="hide papermill's progress bar")
     parser.add_argument("--preflight", action="store_true", help="only check that every input is present")
     parser.add_argument("--no-preflight", action="store_true", help="skip the input check before running")
+    parser.add_argument("--device", default=None, metavar="DEV",
+                        help="the notebooks' device: auto (a GPU when torch sees one, else the CPU; the profiles' "
+                             "default), cpu, cuda or cuda:N; the same as --param device=DEV")
     parser.add_argument("--portable", action=argparse.BooleanOptionalAction, default=None,
                         help="pin every numeric library to AVX2, so a seed gives the same weights on any x86-64 "
                              "machine (default: the profile's `portable`, true for paper and paper-fashion)")
     args = parser.parse_args(argv)
+    if args.device is not None:
+        args.param.append(("device", args.device))
     notebooks_dir = args.notebooks or _default_notebooks_dir()
     try:
         if args.html:

@@ -27,10 +27,12 @@ from pathlib import Path
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from xcorr_lib.common import devices
+
 PARAMETERS_TAG = "parameters"
 MANIFEST_COLUMNS = (
     "timestamp", "artifact", "kind", "notebook", "profile", "seed", "data",
-    "git_commit", "recipe", "software", "machine", "parameters",
+    "git_commit", "recipe", "software", "machine", "device", "parameters",
 )
 
 
@@ -120,19 +122,25 @@ def atomic_write(path: Path, write: Any) -> Path:
 
 def record(artifact: Path, kind: str, *, notebook: str, profile: str = "",
            params: Mapping[str, Any] | None = None, seed: int | None = None,
-           data: str = "", machine: Mapping[str, Any] | None = None) -> None:
+           data: str = "", machine: Mapping[str, Any] | None = None, device: str = "") -> None:
     """Append one provenance row for ``artifact`` to ``results/manifest.csv``.
 
     ``recipe``: :func:`xcorr_lib.common.fingerprints.recipe_fingerprint` of the package, the
     notebook's code and ``params`` (seed left out) in this numeric mode; ``machine``: CPU,
     vector level, BLAS, threads and portable mode (:func:`xcorr_lib.common.numerics.machine`
-    of this process unless given, e.g. by the runner for the kernel it started)."""
+    of this process unless given, e.g. by the runner for the kernel it started); ``device``: where
+    the run computed (:func:`xcorr_lib.common.devices.describe_device`, e.g. ``"cpu"`` or
+    ``"cuda:0 (NVIDIA H100 80GB HBM3)"``); a GPU is part of the recipe, the CPU is not (so CPU
+    recipes stay what they were before devices were recorded)."""
     from xcorr_lib.common import fingerprints, numerics
 
     machine = dict(machine or numerics.machine())
+    recipe_params = dict(params or {})
+    if device and not device.startswith("cpu"):
+        recipe_params["device"] = device.split(":")[0].split(" ")[0]
     recipe = fingerprints.recipe_fingerprint(Path(__file__).resolve().parents[1],
                                              project_root() / "notebooks" / f"{notebook}.ipynb",
-                                             dict(params or {}), bool(machine.get("portable")))
+                                             recipe_params, bool(machine.get("portable")))
     manifest = results_dir() / "manifest.csv"
     new = not manifest.exists()
     try:
@@ -143,7 +151,7 @@ def record(artifact: Path, kind: str, *, notebook: str, profile: str = "",
         "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "artifact": shown, "kind": kind, "notebook": notebook, "profile": profile,
         "seed": "" if seed is None else seed, "data": data, "git_commit": git_commit(), "recipe": recipe,
-        "software": software(), "machine": json.dumps(machine, sort_keys=True, default=str),
+        "software": software(), "machine": json.dumps(machine, sort_keys=True, default=str), "device": device,
         "parameters": json.dumps(dict(params or {}), sort_keys=True, default=str),
     }
     old = "" if new else manifest.read_text()
@@ -178,28 +186,28 @@ def notebook_ran(notebook: str, profile: str) -> bool:
 
 def save_table(df: Any, name: str, *, notebook: str, profile: str = "",
                params: Mapping[str, Any] | None = None, seed: int | None = None,
-               data: str = "") -> Path:
+               data: str = "", device: str = "") -> Path:
     """Write a pandas DataFrame to ``results/tables/<name>.csv`` and record it.
 
     Returns the path written.
     """
     path = atomic_write(tables_dir() / f"{name}.csv", lambda tmp: df.to_csv(tmp, index=False))
-    record(path, "table", notebook=notebook, profile=profile, params=params, seed=seed, data=data)
+    record(path, "table", notebook=notebook, profile=profile, params=params, seed=seed, data=data, device=device)
     return path
 
 
 def save_figure(fig: Any, name: str, *, notebook: str, profile: str = "",
                 params: Mapping[str, Any] | None = None, seed: int | None = None,
-                data: str = "", pdf: bool = True, dpi: int = 150) -> Path:
+                data: str = "", pdf: bool = True, dpi: int = 150, device: str = "") -> Path:
     """Save a matplotlib figure as ``figures/<name>.png`` (and ``.pdf``) and record it.
 
     Returns the PNG path.
     """
     png = atomic_write(figures_dir() / f"{name}.png", lambda tmp: fig.savefig(tmp, dpi=dpi, bbox_inches="tight"))
-    record(png, "figure", notebook=notebook, profile=profile, params=params, seed=seed, data=data)
+    record(png, "figure", notebook=notebook, profile=profile, params=params, seed=seed, data=data, device=device)
     if pdf:
         out = atomic_write(png.with_suffix(".pdf"), lambda tmp: fig.savefig(tmp, bbox_inches="tight"))
-        record(out, "figure", notebook=notebook, profile=profile, params=params, seed=seed, data=data)
+        record(out, "figure", notebook=notebook, profile=profile, params=params, seed=seed, data=data, device=device)
     return png
 
 
@@ -268,14 +276,15 @@ class Context:
     profile: str
     params: dict
     seed: int | None
+    device: str = ""  # where the run computes (its ``device`` parameter resolved), "" without one
 
     def save_table(self, df: Any, name: str, *, data: str = "") -> Path:
         return save_table(df, name, notebook=self.notebook, profile=self.profile, params=self.params,
-                          seed=self.seed, data=data)
+                          seed=self.seed, data=data, device=self.device)
 
     def save_figure(self, fig: Any, name: str, *, data: str = "", pdf: bool = True, dpi: int = 150) -> Path:
         return save_figure(fig, name, notebook=self.notebook, profile=self.profile, params=self.params,
-                           seed=self.seed, data=data, pdf=pdf, dpi=dpi)
+                           seed=self.seed, data=data, pdf=pdf, dpi=dpi, device=self.device)
 
 
 def context(notebook: str, namespace: Mapping[str, Any], *, notebooks_dir: Path | None = None) -> Context:
@@ -284,7 +293,9 @@ def context(notebook: str, namespace: Mapping[str, Any], *, notebooks_dir: Path 
     The parameters are every name the notebook's ``parameters`` cell assigns
     (:func:`notebook_parameters` of ``notebooks/<notebook>.ipynb``), with their current values
     in ``namespace`` (papermill's injected ones included); ``profile`` and ``seed`` get columns
-    of their own. A parameter missing from ``namespace`` is an error, so none is left out.
+    of their own, and so does the ``device`` parameter, resolved (``"auto"`` -> ``"cpu"`` or the
+    GPU's name; a GPU asked for but absent is a one-line ValueError here, before any work). A
+    parameter missing from ``namespace`` is an error, so none is left out.
     """
     path = Path(notebooks_dir or project_root() / "notebooks") / f"{notebook}.ipynb"
     names = list(notebook_parameters(path))
@@ -293,4 +304,5 @@ def context(notebook: str, namespace: Mapping[str, Any], *, notebooks_dir: Path 
         raise ValueError(f"{notebook}: parameters {missing} are not defined; run the parameters cell first")
     params = {n: namespace[n] for n in names if n != "profile"}
     seed = params.get("seed")
-    return Context(notebook, str(namespace["profile"]), params, None if seed is None else int(seed))
+    device = devices.describe_device(params["device"]) if "device" in params else ""
+    return Context(notebook, str(namespace["profile"]), params, None if seed is None else int(seed), device)

@@ -262,7 +262,7 @@ def train_shared(X: Any, y: Any, *, n_atoms: int = 6, epochs: int = 3, lr: float
         return model.cpu().eval()
 
     key = {"format": CHECKPOINT_FORMAT, "kind": "shared", "spec": AtomCNN(n_atoms=n_atoms).spec,
-           "recipe": recipe.as_dict(), "seed": int(seed), "data": data_fingerprint(X, y), **training_conditions()}
+           "recipe": recipe.as_dict(), "seed": int(seed), "data": data_fingerprint(X, y), **training_conditions(device)}
     return cached_model(key, "AtomCNN-shared", lambda: AtomCNN(n_atoms=n_atoms), build) if cache else build()
 
 
@@ -316,5 +316,5 @@ def finetune_atoms(base_model: AtomCNN, X: Any, y: Any, *, epochs: int = 2, lr: 
 
     key = {"format": CHECKPOINT_FORMAT, "kind": "finetune", "spec": base_model.spec,
            "base": model_fingerprint(base_model), "recipe": recipe.as_dict(), "seed": int(seed),
-           "train_head": bool(train_head), "data": data_fingerprint(X, y), **training_conditions()}
+           "train_head": bool(train_head), "data": data_fingerprint(X, y), **training_conditions(device)}
     return cached_model(key, "AtomCNN-finetune", template, build) if cache else build()

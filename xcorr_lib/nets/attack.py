@@ -47,6 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from xcorr_lib.common import devices
 from xcorr_lib.common.checks import check_option, check_positive_int
 from xcorr_lib.common.fingerprints import data_fingerprint, model_fingerprint
 from xcorr_lib.common.provenance import atomic_write, results_dir
@@ -240,6 +241,7 @@ def substitute_attack(
     loss: LossName = "original", substitute_init: SubstituteInit = "fresh",
     substitute_start: nn.Module | None = None, seed: int = 0,
     batch_size: int = 500, progress: bool = True, cache: bool | str | os.PathLike | None = None,
+    device: str | torch.device | None = None,
 ) -> AttackResult:
     """Algorithm 1: iterated FGSM against substitutes trained on the perturbed images.
 
@@ -266,6 +268,9 @@ def substitute_attack(
         weights, the training function's name, torch's CPU thread count); a folder: cache
         there; False: off. Written atomically; an unreadable file is recomputed with a warning.
         Delete the file to recompute after changing the training code.
+    device : where the substitutes train and the gradients are taken (``"auto"``: a GPU when
+        torch sees one; default CPU). A custom ``train_fn`` is called as it is and the model
+        moved to ``device`` afterwards. A non-CPU device is part of the cache key.
 
     Returns
     -------
@@ -287,13 +292,15 @@ def substitute_attack(
     train_fn = train if train_fn is None else train_fn
     recipe = _resolve_recipe(recipe, epochs, lr)
     seeds = _round_seeds(seed, rounds)
+    dev = devices.torch_device("cpu" if device is None else device)
 
     params = {"rounds": rounds, "eps": eps, "loss": loss, "substitute_init": substitute_init,
               "seed": int(seed), "batch_size": batch_size, "recipe": _describe(recipe),
               "train_fn": _describe(train_fn), "make_substitute": _describe(make_substitute),
               "n_images": int(X0.shape[0]), "data": data_fingerprint(X0, y),
               "torch_threads": torch.get_num_threads(),
-              "substitute_start": None if substitute_start is None else model_fingerprint(substitute_start)}  # FGSM's gradients may differ in the last bits
+              "substitute_start": None if substitute_start is None else model_fingerprint(substitute_start),
+              **({} if dev.type == "cpu" else {"device": dev.type})}  # FGSM's gradients may differ in the last bits
     folder, path = _cache_dir(cache), None
     if folder is not None:
         key_obj = {**params, "substitute_fingerprint": _fingerprint_model(make_substitute, seeds[0]),
@@ -321,8 +328,9 @@ def substitute_attack(
                 model = make_substitute()
         if r == 0:
             check_labels_fit(model, X_cur, y)
-        trained = train_fn(model, X_cur, y, recipe, seed=seeds[r], progress=False)
-        model = trained if isinstance(trained, nn.Module) else model
+        trained = (train(model, X_cur, y, recipe, seed=seeds[r], progress=False, device=dev) if train_fn is train
+                   else train_fn(model, X_cur, y, recipe, seed=seeds[r], progress=False))
+        model = (trained if isinstance(trained, nn.Module) else model).to(dev)
         acc_before = evaluate(model, X_cur, y)
         X_cur, n_zero = _fgsm(model, X_cur, y, eps, loss, batch_size)
         diff = (X_cur - X0).reshape(X0.shape[0], -1)
@@ -344,11 +352,12 @@ def substitute_attack(
 
 def attack_like_notebook_03(X_test: Any, y_test: Any, *, rounds: int, eps_255: float, substitute_epochs: int,
                             loss: LossName, substitute_init: SubstituteInit, seed: int,
-                            progress: bool = True) -> AttackResult:
+                            progress: bool = True, device: str | torch.device | None = None) -> AttackResult:
     """The attack of notebook 03 on a test split (cached): with ``substitute_init="original"``
     the substitute starts from the evaluated CNN's initial weights (the paper's CNN with
     ``training.net_seed("CNN", seed)``), as in the authors' code. Any other caller with the
     same settings (the population study) reads notebook 03's cache file."""
     start = make_model("CNN", seed=net_seed("CNN", seed)) if substitute_init == "original" else None
     return substitute_attack(X_test, y_test, rounds=rounds, eps=eps_255 / 255, epochs=substitute_epochs, loss=loss,
-                             substitute_init=substitute_init, substitute_start=start, seed=seed, progress=progress)
+                             substitute_init=substitute_init, substitute_start=start, seed=seed, progress=progress,
+                             device=device)

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from xcorr_lib.common import numerics
+from xcorr_lib.common import devices, numerics
 
 Spatial = Literal["flatten", "mean"]
 __all__ = ["Capture", "capture", "capture_activations", "capture_all"]
@@ -216,10 +216,7 @@ def _device(model: nn.Module, device: str | torch.device | None) -> torch.device
         first = next(iter(model.parameters()), None)
         first = first if first is not None else next(iter(model.buffers()), None)
         return first.device if first is not None else torch.device("cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {str(dev)!r} requested but CUDA is not available here")
-    return dev
+    return devices.torch_device(device)
 
 
 def _batches(probe: Any, batch_size: int) -> tuple[Iterable[torch.Tensor], int | None, int | None]:
@@ -297,16 +294,18 @@ def _unit_table(depth: dict[str, int], shapes: dict[str, tuple[int, ...]], keep:
 
 
 def capture_all(models: Mapping[str, nn.Module], probe: Any, *, modules: Mapping[str, Mapping[str, int]] | None = None,
-                batch_size: int = 500) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+                batch_size: int = 500, device: str | torch.device | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Every model's hidden units on one probe set: ``{name: (acts (M, N) float32 numpy, layers (N,))}``.
 
     ``modules[name]`` picks the modules of a model (default: its ``unit_modules()``, the
-    paper's hidden units). The one "capture every model on x" helper of the project.
+    paper's hidden units); ``device``: where the forward passes run (``"auto"``, ``"cpu"``,
+    ``"cuda"``; default where each model is). The one "capture every model on x" helper.
     """
     x = torch.as_tensor(np.asarray(probe.cpu() if isinstance(probe, torch.Tensor) else probe, dtype=np.float32))
     out = {}
     for name, model in models.items():
         mods = (modules or {}).get(name) or model.unit_modules()
-        acts, layers = capture_activations(model, x, mods, batch_size=batch_size, progress=False)
+        acts, layers = capture_activations(model, x, mods, batch_size=batch_size, device=device,
+                                            progress=False)
         out[name] = (acts.numpy(), layers)
     return out

@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from xcorr_lib.common import devices
 from xcorr_lib.common.checks import check_positive_int
 
 __all__ = ["as_tensors", "as_pixel_images", "as_class_labels", "check_labels_fit", "predict_logits", "predict",
@@ -47,16 +48,22 @@ def as_tensors(X: Any, y: Any | None = None) -> tuple[torch.Tensor, torch.Tensor
 @torch.no_grad()
 def predict_logits(model: nn.Module, X: Any, batch_size: int = 1000,
                    device: str | torch.device | None = None) -> torch.Tensor:
-    """Logits (N, n_classes) on CPU, computed in eval mode (training mode restored after)."""
+    """Logits (N, n_classes) on CPU, computed in eval mode (training mode restored after).
+
+    ``device``: where to run (``"auto"``, ``"cpu"``, ``"cuda"``; default: where the model is);
+    the model is moved there for the passes and back afterwards."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     Xt, _ = as_tensors(X)
-    dev = torch.device(device) if device is not None else next(model.parameters()).device
+    home = next(model.parameters()).device
+    dev = home if device is None else devices.torch_device(device)
     was_training = model.training
     model.eval()
     try:
+        model.to(dev)
         out = [model(Xt[s:s + batch_size].to(dev)).cpu() for s in range(0, len(Xt), batch_size)]
     finally:
+        model.to(home)
         model.train(was_training)
     return torch.cat(out)
 
@@ -80,14 +87,16 @@ def predict_labels(model: nn.Module, X: Any, batch_size: int = 1000) -> torch.Te
     return torch.from_numpy(predict(model, X, batch_size))
 
 
-def accuracy_rows(models: Mapping[str, nn.Module], X_test: Any, y_test: Any) -> pd.DataFrame:
-    """Columns net, hidden, n_params, test_acc (in [0, 1]), final valid_acc and epochs."""
+def accuracy_rows(models: Mapping[str, nn.Module], X_test: Any, y_test: Any,
+                  device: str | torch.device | None = None) -> pd.DataFrame:
+    """Columns net, hidden, n_params, test_acc (in [0, 1], computed on ``device``, default where
+    each model is), final valid_acc and epochs."""
     rows = []
     for name, m in models.items():
         hist = getattr(m, "train_history_", None)
         rows.append({"net": name, "hidden": str(list(m.hidden)) if hasattr(m, "hidden") else "conv",
                      "n_params": sum(p.numel() for p in m.parameters()),
-                     "test_acc": evaluate(m, X_test, y_test),
+                     "test_acc": evaluate(m, X_test, y_test, device=device),
                      "valid_acc": float(hist["valid_acc"].iloc[-1]) if hist is not None else np.nan,
                      "epochs": int(len(hist)) if hist is not None else np.nan})
     return pd.DataFrame(rows)
@@ -138,8 +147,9 @@ def relative_degradation(acc_clean: float, acc_attacked: float) -> float:
 
 
 def evaluate_attack(models: Mapping[str, nn.Module], X: Any, X_adv: Any, y: Any, *,
-                    batch_size: int = 1000) -> pd.DataFrame:
-    """Accuracy of each network on clean and attacked images (Table 4).
+                    batch_size: int = 1000, device: str | torch.device | None = None) -> pd.DataFrame:
+    """Accuracy of each network on clean and attacked images (Table 4), computed on ``device``
+    (default: where each model is).
 
     Parameters
     ----------
@@ -163,7 +173,7 @@ def evaluate_attack(models: Mapping[str, nn.Module], X: Any, X_adv: Any, y: Any,
     rows = []
     for name, model in models.items():
         check_labels_fit(model, X, y)
-        clean, attacked = evaluate(model, X, y, batch_size), evaluate(model, X_adv, y, batch_size)
+        clean, attacked = evaluate(model, X, y, batch_size, device), evaluate(model, X_adv, y, batch_size, device)
         rows.append({"net": name, "acc_clean": clean, "acc_attacked": attacked,
                      "rel_degradation": relative_degradation(clean, attacked)})
     return pd.DataFrame(rows)

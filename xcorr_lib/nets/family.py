@@ -90,20 +90,22 @@ def n_params(model: nn.Module) -> int:
     return int(sum(p.numel() for p in model.parameters()))
 
 
-def train_spec(spec: ModelSpec, X: Any, y: Any, *, key: dict[str, Any], progress: bool = False) -> nn.Module:
-    """``spec`` trained on (X, y) (cached under a key of the spec, the data and ``key``), or
-    its initial weights when ``spec.epochs == 0``. CPU, eval mode."""
+def train_spec(spec: ModelSpec, X: Any, y: Any, *, key: dict[str, Any], progress: bool = False,
+               device: Any = None) -> nn.Module:
+    """``spec`` trained on (X, y) on ``device`` (default CPU; cached under a key of the spec, the
+    data, ``key`` and a non-CPU device), or its initial weights when ``spec.epochs == 0``.
+    CPU, eval mode."""
     if not spec.trained:
         model = build_model(spec).eval()
         return model
     full_key = {"format": FAMILY_FORMAT, "spec": dataclasses.asdict(spec), "arch": build_model(spec).spec,
                 "recipe": spec.recipe().as_dict(), "dataset": dict(key), "data": data_fingerprint(X, y),
-                **training_conditions()}
+                **training_conditions(device)}
 
     def fit() -> nn.Module:
         model = build_model(spec)
         model.train_history_ = train(model, X, y, spec.recipe(), seed=spec.seed, progress=progress,  # type: ignore[assignment]
-                                     desc=spec.name)
+                                     device=device, desc=spec.name)
         return model
 
     return cached_model(full_key, spec.family.replace("[", "-").replace("]", ""), lambda: build_model(spec), fit)

@@ -8,13 +8,15 @@ ValueError listing the valid ones.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["get_module", "model_device", "as_inputs", "as_labels", "replace_output", "layer_output",
+from xcorr_lib.common import devices
+
+__all__ = ["get_module", "model_device", "on_device", "as_inputs", "as_labels", "replace_output", "layer_output",
            "layer_outputs", "frozen"]
 
 
@@ -37,6 +39,13 @@ def model_device(model: nn.Module) -> torch.device:
     for param in model.parameters():
         return param.device
     return torch.device("cpu")
+
+
+def on_device(models: Mapping[str, nn.Module], device: Any = "auto") -> dict[str, nn.Module]:
+    """``{name: model}`` with every model moved (in place) to ``device`` (``"auto"``: a GPU when
+    torch sees one, else the CPU): the interventions (MAS, stitching) run where their models are."""
+    dev = devices.torch_device(device)
+    return {name: model.to(dev) for name, model in models.items()}
 
 
 def as_inputs(X: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:

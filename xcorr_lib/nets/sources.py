@@ -36,6 +36,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from xcorr_lib.common import devices
 from xcorr_lib.nets import zoo
 from xcorr_lib.nets.model_files import ModelFileError, first_line, input_hint, load_model_file, valid_names
 
@@ -264,7 +265,7 @@ def load_source(spec: str, *, weights: str | None = "default", arch: str | None 
             src = Source(model, spec, kind, "from file", input_hint(model), valid_names(model),
                          notes=[TORCHSCRIPT_NOTE] if kind == "torchscript" else [])
     if device is not None:
-        src.model = src.model.to(device)
+        src.model = src.model.to(devices.torch_device(device))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         src.model.eval()

@@ -45,7 +45,7 @@ from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 from torch import nn
 from tqdm import tqdm
 
-from xcorr_lib.common import numerics
+from xcorr_lib.common import devices, numerics
 from xcorr_lib.common.fingerprints import data_fingerprint
 from xcorr_lib.nets.checkpoints import cached_model
 from xcorr_lib.nets.evaluate import as_tensors
@@ -136,7 +136,7 @@ def validation_split(y: np.ndarray, fraction: float, seed: int = 0) -> tuple[np.
 
 
 def _device(device: str | torch.device | None) -> torch.device:
-    return torch.device(device) if device is not None else torch.device("cpu")
+    return devices.torch_device("cpu" if device is None else device)
 
 
 def _make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
@@ -190,6 +190,7 @@ def train(model: nn.Module, X: Any, y: Any, recipe: Recipe, *, seed: int, progre
     """
     if num_threads is not None and num_threads < 1:
         raise ValueError(f"num_threads must be >= 1 or None, got {num_threads}")
+    device = _device(device)  # an unusable device fails here, before any work
     previous = torch.get_num_threads()
     if num_threads is not None:
         torch.set_num_threads(num_threads)
@@ -242,7 +243,7 @@ def _train(model: nn.Module, X: Any, y: Any, recipe: Recipe, *, seed: int, progr
 # --- checkpoints -------------------------------------------------------------------
 
 def checkpoint_key(name: str, recipe: Recipe, *, seed: int, key: Mapping[str, Any], data: str,
-                   net4: Net4Variant = "paper") -> dict[str, Any]:
+                   net4: Net4Variant = "paper", device: str | torch.device | None = None) -> dict[str, Any]:
     """Everything that determines a trained network's weights, as a JSON-able dict.
 
     Besides the model, recipe, seed and data it holds the torch version and the training
@@ -252,15 +253,20 @@ def checkpoint_key(name: str, recipe: Recipe, *, seed: int, key: Mapping[str, An
     """
     return {"format": CHECKPOINT_FORMAT, "model": name, "spec": model_spec(name, net4),
             "recipe": recipe.as_dict(), "seed": int(seed), "dataset": dict(key), "data": data,
-            **training_conditions()}
+            **training_conditions(device)}
 
 
-def training_conditions() -> dict[str, Any]:
-    """The torch version, CPU thread count and (when portable) numeric mode training runs under
-    (part of every checkpoint key, so a portable run never reuses natively trained weights)."""
+def training_conditions(device: str | torch.device | None = None) -> dict[str, Any]:
+    """The torch version, CPU thread count, (when portable) numeric mode and (when not the CPU)
+    device training runs under: part of every checkpoint key, so a portable run never reuses
+    natively trained weights, nor a CPU run weights trained on a GPU. A CPU key is the same
+    as before devices were recorded, so existing CPU checkpoints stay valid."""
     conditions: dict[str, Any] = {"torch": torch.__version__.split("+")[0], "threads": TRAINING_THREADS}
     if numerics.is_portable():
         conditions["numerics"] = "portable-avx2"
+    dev = _device(device)
+    if dev.type != "cpu":
+        conditions["device"] = dev.type
     return conditions
 
 
@@ -288,7 +294,8 @@ def load_or_train(name: str, X: Any, y: Any, recipe: Recipe, *, seed: int, key: 
     ``checkpoint_path_`` (Path); the file is ``results/checkpoints/<name>-<hash>.pt``
     (:func:`xcorr_lib.nets.checkpoints.cached_model`).
     """
-    full_key = checkpoint_key(name, recipe, seed=seed, key=key, net4=net4, data=data_fingerprint(X, y))
+    full_key = checkpoint_key(name, recipe, seed=seed, key=key, net4=net4, data=data_fingerprint(X, y),
+                              device=device)
 
     def build() -> nn.Module:
         model = make_model(name, net4=net4, seed=seed)
@@ -332,8 +339,10 @@ def train_paper_nets(dataset_key: str | Mapping[str, Any], X_train: Any, y_train
 
 def train_nets(split: Any, *, net4: str = "paper", net4_variants: Sequence[str] = ("paper",),
                fcn_recipe: Recipe = FCN_RECIPE, cnn_recipe: Recipe = CNN_RECIPE, with_cnn: bool = False,
-               seed: int = 0, progress: bool = True) -> dict[str, dict[str, nn.Module]]:
-    """{net4 variant: {name: trained net}} on a :class:`xcorr_lib.data.splits.Split` (cached, see ``train_paper_nets``).
+               seed: int = 0, progress: bool = True,
+               device: str | torch.device | None = None) -> dict[str, dict[str, nn.Module]]:
+    """{net4 variant: {name: trained net}} on a :class:`xcorr_lib.data.splits.Split` (cached, see
+    ``train_paper_nets``), trained on ``device`` (``"auto"``: a GPU when there is one; default CPU).
 
     Every variant's dict holds all nets; only Net4 differs between variants (the other
     nets share their checkpoints). ``net4`` (the main variant) is always included.
@@ -341,5 +350,6 @@ def train_nets(split: Any, *, net4: str = "paper", net4_variants: Sequence[str] 
     variants = list(dict.fromkeys([net4, *net4_variants]))
     names = (*FCN_NAMES, "CNN") if with_cnn else FCN_NAMES
     return {v: train_paper_nets(split.key, split.X_train, split.y_train, names=names, net4=v,
-                                fcn_recipe=fcn_recipe, cnn_recipe=cnn_recipe, seed=seed, progress=progress)
+                                fcn_recipe=fcn_recipe, cnn_recipe=cnn_recipe, seed=seed, progress=progress,
+                                device=device)
             for v in variants}

@@ -47,6 +47,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from xcorr_lib.common import devices
+
 __all__ = [
     "default_weights", "EFFICIENTNET_THIRD_STAGE_READINGS", "FAMILIES", "MODELS", "WeightsUnavailableError",
     "ZooModel", "available_weights", "checkpoint_dir", "family_models", "get_entry",
@@ -251,7 +253,7 @@ def load_model(name: str, weights: Any = "default", *, seed: int = 0,
         _ensure_cached(name, member, download=download, timeout=timeout)
         model = builder(weights=member, progress=False)  # reads the cached file
     model.xcorr_weights = weights_label(name, member, seed)
-    return model.to(device or "cpu").eval()
+    return model.to(devices.torch_device("cpu" if device is None else device)).eval()
 
 
 @functools.lru_cache(maxsize=None)

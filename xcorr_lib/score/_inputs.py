@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from xcorr_lib.common import devices
+
 
 def as_acts(x: Any, name: str) -> torch.Tensor:
     try:
@@ -47,9 +49,7 @@ def resolve_dtype(dtype: torch.dtype | str | None) -> torch.dtype:
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
-    dev = torch.device("cpu" if device is None else device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {str(dev)!r} requested but CUDA is not available here (torch.cuda.is_available() is False)")
+    dev = devices.torch_device("cpu" if device is None else device)
     try:
         torch.empty(0, device=dev)
     except (RuntimeError, AssertionError) as exc:

@@ -28,6 +28,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from xcorr_lib.common.checks import check_option, check_positive_int
+from xcorr_lib.common.devices import resolve_device
 from xcorr_lib.score import cluster, tiles
 from xcorr_lib.score.engine import CONSTANTS, DIRECTIONS, VARIANTS, Prepared, prepare, score_prepared
 
@@ -150,7 +151,8 @@ def pair_matrix(models: Mapping[str, tiles.Source], measure: str | Callable[[Any
     tile_size : models per block (a tile holds at most 2 x ``tile_size`` models in memory).
     threads : torch CPU threads inside each tile (None: leave torch's setting).
     device : ``"cuda"`` runs the score's blocks on the GPU (in-process, or on Dask workers
-        started with a ``GPU`` resource); never required.
+        started with a ``GPU`` resource); ``"auto"``: the GPU when torch sees one; None or
+        ``"cpu"``: the CPU. Never required.
 
     Returns
     -------
@@ -162,6 +164,7 @@ def pair_matrix(models: Mapping[str, tiles.Source], measure: str | Callable[[Any
     if len(names) < 1 or len(set(map(str, names))) != len(names):
         raise ValueError(f"models needs at least one model and distinct names, got {names}")
     check_positive_int("tile_size", tile_size)
+    device = None if device is None or resolve_device(device) == "cpu" else resolve_device(device)
     if measure == "score":
         check_option("variant", variant, VARIANTS)
         check_option("direction", direction, DIRECTIONS)

@@ -149,12 +149,13 @@ def run_partial(models: Mapping[str, Sequence[str]], folder: Any, *, units_modes
                 n_probes_original: int, n_probes_full: int | None, units_per_stage: int | None,
                 stages: Mapping[str, str], weights: Any, random_baseline_modes: Sequence[str] = (),
                 variant: str = "paper", constant: str = "zero", original_constant: str = "minus-one",
-                seed: int = 0, batch_size: int = 32, progress: bool = True) -> pd.DataFrame:
+                seed: int = 0, batch_size: int = 32, progress: bool = True, device: str = "auto") -> pd.DataFrame:
     """:func:`partial_correlation_table` in every units mode (with pretrained weights, also
     random-init models in ``random_baseline_modes``), all rows in one table. Probe images:
     ``n_probes_original`` (original mode) or ``n_probes_full`` seeded draws from ``folder``.
     The original mode scores constant units with ``original_constant`` ("minus-one": -1, as the
-    original scripts; column ``n_minus_one`` counts them), the full mode with ``constant``."""
+    original scripts; column ``n_minus_one`` counts them), the full mode with ``constant``.
+    ``device`` (``"auto"``: a GPU when torch sees one) runs the models and the score."""
     runs = [(mode, weights) for mode in units_modes]
     if is_pretrained(weights):
         runs += [(mode, None) for mode in random_baseline_modes]
@@ -165,7 +166,7 @@ def run_partial(models: Mapping[str, Sequence[str]], folder: Any, *, units_modes
             models, images, stages=stages, weights=w, units_mode=mode,  # type: ignore[arg-type]
             units_per_stage=units_per_stage if mode == "full" else None, variant=variant,
             constant=original_constant if mode == "original" else constant,
-            seed=seed, batch_size=batch_size, progress=progress))
+            seed=seed, batch_size=batch_size, device=device, progress=progress))
     return pd.concat(tables, ignore_index=True)
 
 

@@ -28,8 +28,8 @@ from .control import pair_iia
 
 def pair_measures(models: Mapping[str, nn.Module], layers: Mapping[str, str], probe: np.ndarray,
                   pairs: Sequence[tuple[str, str]], *, variant: str = "paper",
-                  direction: str = "both") -> pd.DataFrame:
-    """Correlational measures of each pair on the same probes.
+                  direction: str = "both", device: str | None = None) -> pd.DataFrame:
+    """Correlational measures of each pair on the same probes (the score on ``device``, default CPU).
 
     Columns model_a, model_b, ``neuron_corr`` (the paper's score over every hidden unit of
     ``model.unit_modules()``), ``neuron_corr_layer`` and ``linear_cka_layer`` (both on the
@@ -38,7 +38,7 @@ def pair_measures(models: Mapping[str, nn.Module], layers: Mapping[str, str], pr
     units = capture_all(models, probe)
     flat = {k: layer_outputs(m, layers[k], probe) for k, m in models.items()}
     one_layer = {k: (x, np.zeros(x.shape[1], int)) for k, x in flat.items()}
-    opts = dict(variant=variant, direction=direction)
+    opts = dict(variant=variant, direction=direction, device=device)
     tables = [pair_table(units, pairs, name="neuron_corr", **opts),
               pair_table(one_layer, pairs, name="neuron_corr_layer", **opts),
               pair_table(one_layer, pairs, measure=linear_cka, name="linear_cka_layer")]

@@ -80,8 +80,8 @@ def _pool_size(*sides: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> int:
 def score_curve(acts: Acts, pairs: Sequence[tuple[str, str]], probe_sizes: Iterable[int], *,
                 against: Acts | None = None, shuffle: bool = False, ignore_layers: bool = False,
                 n_repeats: int = 1, seed: int = 0, variant: str = "paper", direction: str = "both",
-                constant: str = "zero", progress: bool = False) -> pd.DataFrame:
-    """Score of every pair on random probe subsets of every size.
+                constant: str = "zero", progress: bool = False, device: str | None = None) -> pd.DataFrame:
+    """Score of every pair on random probe subsets of every size (computed on ``device``, default CPU).
 
     Parameters
     ----------
@@ -126,7 +126,7 @@ def score_curve(acts: Acts, pairs: Sequence[tuple[str, str]], probe_sizes: Itera
         sub = {a: subset(*a_side[a], False) for a, _ in pairs}
         sub.update({b_key(b): subset(*b_side[b], perm is not None) for _, b in pairs})
         scores = pair_table(sub, [(a, b_key(b)) for a, b in pairs], variant=variant, direction=direction,
-                            constant=constant)
+                            constant=constant, device=device)
         for (a, b), score in zip(pairs, scores["value"]):
             xa, xb = sub[a][0], sub[b_key(b)][0]
             rows.append({"model_a": a, "model_b": b, "pair": pair_label(a, b), "probe_size": m,
@@ -139,7 +139,7 @@ def score_curve(acts: Acts, pairs: Sequence[tuple[str, str]], probe_sizes: Itera
 def null_calibration(acts: Acts, pairs: Sequence[tuple[str, str]], probe_sizes: Iterable[int], *,
                      untrained: Acts | None = None, null_kinds: Sequence[str] = NULL_KINDS,
                      n_repeats: int = 1, seed: int = 0, variant: str = "paper",
-                     direction: str = "both", progress: bool = False) -> pd.DataFrame:
+                     direction: str = "both", progress: bool = False, device: str | None = None) -> pd.DataFrame:
     """Score vs null score as a function of the number of probes.
 
     Parameters
@@ -152,7 +152,7 @@ def null_calibration(acts: Acts, pairs: Sequence[tuple[str, str]], probe_sizes: 
         Untrained copies' activations on the same pool (needed for the ``untrained`` null;
         pair (A, B) is then scored against untrained B).
     null_kinds : subset of ("shuffled", "untrained")
-    n_repeats, seed, variant, direction : as :func:`score_curve`.
+    n_repeats, seed, variant, direction, device : as :func:`score_curve`.
 
     Returns
     -------
@@ -171,7 +171,7 @@ def null_calibration(acts: Acts, pairs: Sequence[tuple[str, str]], probe_sizes: 
     if "untrained" in kinds and untrained is None:
         raise ValueError("the 'untrained' null needs the untrained models' activations (untrained=...)")
     sizes = sorted({int(s) for s in probe_sizes})
-    kw = dict(n_repeats=n_repeats, seed=seed, direction=direction, progress=progress)
+    kw = dict(n_repeats=n_repeats, seed=seed, direction=direction, progress=progress, device=device)
     score = score_curve(acts, pairs, sizes, variant=variant, **kw)
     nulls = {"shuffled": lambda: score_curve(acts, pairs, sizes, shuffle=True, variant=variant, **kw),
              "untrained": lambda: score_curve(acts, pairs, sizes, against=untrained, variant=variant, **kw)}
@@ -205,19 +205,19 @@ def null_calibration(acts: Acts, pairs: Sequence[tuple[str, str]], probe_sizes: 
 def probe_size_table(acts_by_kind: Mapping[str, Acts], pairs: Sequence[tuple[str, str]],
                      probe_sizes: Iterable[int], *, n_repeats: int = 1, seed: int = 0,
                      variant: str = "paper", direction: str = "both",
-                     progress: bool = False) -> pd.DataFrame:
+                     progress: bool = False, device: str | None = None) -> pd.DataFrame:
     """Score vs number of probes for several probe kinds (e.g. test images vs noise).
 
     ``acts_by_kind = {probe kind: {model: (acts, layers)}}``, each kind with its own pool.
     Returns probe_kind, model_a, model_b, pair, probe_size, score (mean over repeats),
-    score_sd, n_repeats, n_units_a, n_units_b.
+    score_sd, n_repeats, n_units_a, n_units_b. ``device``: as :func:`score_curve`.
     """
     if not acts_by_kind:
         raise ValueError("acts_by_kind is empty; pass {probe kind: activations}")
     frames = []
     for kind, acts in acts_by_kind.items():
         df = score_curve(acts, pairs, probe_sizes, n_repeats=n_repeats, seed=seed, variant=variant,
-                         direction=direction, progress=progress)
+                         direction=direction, progress=progress, device=device)
         g = df.groupby(["model_a", "model_b", "pair", "probe_size"], sort=False)
         agg = g.agg(score=("score", "mean"), score_sd=("score", "std"),
                     n_units_a=("n_units_a", "first"), n_units_b=("n_units_b", "first")).reset_index()

@@ -44,7 +44,7 @@ def train_seeds(dataset_key: str | Mapping[str, Any], X_train: Any, y_train: Any
 
 def seed_runs(models_by_seed: Mapping[int, Mapping[str, nn.Module]], X_test: Any, y_test: Any,
               probe: Any, pairs: Sequence[tuple[str, str]], *, X_adv: Any = None,
-              variant: str = "original", direction: str = "forward") -> pd.DataFrame:
+              variant: str = "original", direction: str = "forward", device: str | None = None) -> pd.DataFrame:
     """Accuracies (clean and, with ``X_adv``, attacked) and pair scores for every seed.
 
     Parameters
@@ -55,6 +55,7 @@ def seed_runs(models_by_seed: Mapping[int, Mapping[str, nn.Module]], X_test: Any
     pairs : [(model_a, model_b), ...] scored with ``neuron_correlation``
     X_adv : attacked copy of X_test (same shape), optional
     variant, direction : score settings (default: Table 3's, original code)
+    device : where the networks and the score run (default: where the models are / the CPU)
 
     Returns
     -------
@@ -62,7 +63,7 @@ def seed_runs(models_by_seed: Mapping[int, Mapping[str, nn.Module]], X_test: Any
     """
     rows: list[dict[str, Any]] = []
     for seed, models in models_by_seed.items():
-        acc = evaluate_attack(models, X_test, X_test if X_adv is None else X_adv, y_test)
+        acc = evaluate_attack(models, X_test, X_test if X_adv is None else X_adv, y_test, device=device)
         for r in acc.itertuples():
             rows.append({"seed": seed, "quantity": "accuracy", "net": r.net, "partner": "", "value": r.acc_clean})
             if X_adv is not None:
@@ -71,8 +72,8 @@ def seed_runs(models_by_seed: Mapping[int, Mapping[str, nn.Module]], X_test: Any
                 rows.append({"seed": seed, "quantity": "rel_degradation", "net": r.net, "partner": "",
                              "value": r.rel_degradation})
         needed = list(dict.fromkeys(n for p in pairs for n in p))
-        scores = pair_table(capture_all({n: models[n] for n in needed}, probe), pairs, variant=variant,
-                            direction=direction)
+        scores = pair_table(capture_all({n: models[n] for n in needed}, probe, device=device), pairs,
+                            variant=variant, direction=direction, device=device)
         rows += [{"seed": seed, "quantity": "score", "net": r.model_a, "partner": r.model_b, "value": r.value}
                  for r in scores.itertuples()]
     return pd.DataFrame(rows)

@@ -27,23 +27,25 @@ COLUMNS = ["dataset", "pair", "variant", "direction", "probe", "depth_penalty", 
 
 
 def setting_ablation(run: Any, *, n_probes: int, seed: int = 0, net4: str = "paper",
-                     probe_selection: str = "first") -> pd.DataFrame:
+                     probe_selection: str = "first", device: str | None = None) -> pd.DataFrame:
     """Every (variant, direction, probe kind, depth penalty on/off) for each FCN -> CNN pair.
 
     ``run``: a :class:`~xcorr_lib.studies.fcn_tables.workflow.TablesRun` of Table 3 (its
     trained networks are reused). Penalty "off" gives every unit depth 0. Returns
-    :data:`COLUMNS`, one row per (dataset, pair, setting).
+    :data:`COLUMNS`, one row per (dataset, pair, setting). ``device``: where captures and
+    scores run (default: the CPU).
     """
     rows = []
     for dataset, (split, nets) in run.trained.items():
         models = {n: nets[net4][n] for n in (*FCN_NAMES, "CNN")}
         for probe_kind in ("noise", "test"):
             probe = make_probe(probe_kind, split.X_test, n_probes, selection=probe_selection, seed=seed)
-            acts = capture_all(models, probe.x, batch_size=1000)
+            acts = capture_all(models, probe.x, batch_size=1000, device=device)
             flat = {n: (x, np.zeros_like(layers)) for n, (x, layers) in acts.items()}
             for penalty, use in (("on", acts), ("off", flat)):
                 for variant, direction in itertools.product(("original", "paper"), ("forward", "both")):
-                    table = pair_table(use, [(n, "CNN") for n in FCN_NAMES], variant=variant, direction=direction)
+                    table = pair_table(use, [(n, "CNN") for n in FCN_NAMES], variant=variant, direction=direction,
+                                       device=device)
                     for r in table.itertuples():
                         null, _ = null_score(use[r.model_a][1], use["CNN"][1], probe.n, variant=variant,
                                              direction=direction)

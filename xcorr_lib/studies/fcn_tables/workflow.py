@@ -33,10 +33,12 @@ def run_tables(table: Literal["fcn", "cnn"], *, datasets: Sequence[str], protoco
                net4: str = "paper", net4_variants: Sequence[str] = ("paper",),
                settings: Mapping[str, Mapping[str, str]], original_probe: Mapping[str, str],
                n_probes: int | None, probe_selection: str = "first", seed: int = 0,
-               skip_unavailable: bool = False, progress: bool = True, **_unused: Any) -> TablesRun:
+               skip_unavailable: bool = False, progress: bool = True, device: str = "auto",
+               **_unused: Any) -> TablesRun:
     """Table 2 (``table="fcn"``, notebook 01) or Table 3 (``"cnn"``, notebook 02) for every dataset.
 
-    The arguments are the notebooks' parameters (extra ones, e.g. ``profile``, are ignored).
+    The arguments are the notebooks' parameters (extra ones, e.g. ``profile``, are ignored);
+    ``device`` (``"auto"``: a GPU when torch sees one) trains, captures and scores.
     ``skip_unavailable``: a dataset missing on this machine is skipped with a printed reason
     (smoke runs) instead of raising; if none is left, RuntimeError. Prints one line per
     dataset used.
@@ -51,11 +53,12 @@ def run_tables(table: Literal["fcn", "cnn"], *, datasets: Sequence[str], protoco
         used.append(split.describe())
         nets = train_nets(split, net4=net4, net4_variants=net4_variants, fcn_recipe=recipes["fcn"],
                           cnn_recipe=recipes["cnn"] or CNN_RECIPE, with_cnn=table == "cnn", seed=seed,
-                          progress=progress)
+                          progress=progress, device=device)
         trained[dataset] = (split, nets)
-        accuracy.append(accuracy_table(split, nets, net4=net4))
+        accuracy.append(accuracy_table(split, nets, net4=net4, device=device))
         scores.append(score_tables(split, nets, score_settings, table=table, net4=net4, n_probes=n_probes,
-                                   probe_selection=probe_selection, seed=seed, original_probe=original_probe))
+                                   probe_selection=probe_selection, seed=seed, original_probe=original_probe,
+                                   device=device))
     if not scores:
         raise RuntimeError(f"none of the datasets {list(datasets)} is available; nothing to report")
     return TablesRun(pd.concat(accuracy, ignore_index=True), pd.concat(scores, ignore_index=True),

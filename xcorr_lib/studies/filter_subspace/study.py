@@ -113,8 +113,9 @@ def load_task(task: Task, split: str = "train", *, n: int | None = None, root: A
 def build_models(base: Task, tasks: Sequence[Task], *, n_atoms: int, base_epochs: int,
                  finetune_epochs: int, base_lr: float = 0.002, finetune_lr: float = 0.01,
                  train_head: bool = False, cache: bool = True, progress: bool = True,
-                 root: Any = None) -> dict[str, AtomCNN]:
-    """The base model (key ``base.name``) and one atom-fine-tuned copy per task.
+                 root: Any = None, device: str | None = None) -> dict[str, AtomCNN]:
+    """The base model (key ``base.name``) and one atom-fine-tuned copy per task, trained on
+    ``device`` (``"auto"``: a GPU when torch sees one; default CPU).
 
     Returns ``{name: AtomCNN}`` in order: base first, then ``tasks``.
     """
@@ -124,12 +125,12 @@ def build_models(base: Task, tasks: Sequence[Task], *, n_atoms: int, base_epochs
     loaded: dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]] = {}
     X, y = load_task(base, root=root, loaded=loaded)
     models = {base.name: train_shared(X, y, n_atoms=n_atoms, epochs=base_epochs, lr=base_lr,
-                                      seed=base.seed, cache=cache, progress=progress)}
+                                      seed=base.seed, cache=cache, progress=progress, device=device)}
     for task in tqdm(tasks, desc="fine-tune atoms", unit="model", disable=not progress, leave=False):
         X, y = load_task(task, root=root, loaded=loaded)
         models[task.name] = finetune_atoms(models[base.name], X, y, epochs=finetune_epochs, lr=finetune_lr,
                                            seed=task.seed, train_head=train_head, cache=cache,
-                                           progress=False, desc=task.name)
+                                           progress=False, desc=task.name, device=device)
     return models
 
 
@@ -155,20 +156,21 @@ def coefficients_shared(models: Mapping[str, AtomCNN], *, seed: int = 0) -> str:
 
 
 def accuracy_table(models: Mapping[str, AtomCNN], tasks: Sequence[Task], *, n_test: int | None = None,
-                   root: Any = None) -> pd.DataFrame:
+                   root: Any = None, device: str | None = None) -> pd.DataFrame:
     """Test accuracy of each model on its own task's test split (same classes; a seeded
-    subset of ``n_test`` images when given). Columns: model, dataset, classes, test_acc."""
+    subset of ``n_test`` images when given), computed on ``device`` (default: where the model
+    is). Columns: model, dataset, classes, test_acc."""
     rows, loaded = [], {}  # type: ignore[var-annotated]
     for task in tasks:
         X, y = load_task(task, "test", n=n_test, root=root, loaded=loaded)
         classes = "all" if task.classes is None else ",".join(map(str, task.classes))
         rows.append({"model": task.name, "dataset": task.dataset, "classes": classes, "n_test": len(y),
-                     "test_acc": evaluate(models[task.name], X, y)})
+                     "test_acc": evaluate(models[task.name], X, y, device=device)})
     return pd.DataFrame(rows)
 
 
 def pair_table(models: Mapping[str, AtomCNN], probes: Mapping[str, Any], *, batch_size: int = 256,
-               blas_threads: int | None = 1, progress: bool = True) -> pd.DataFrame:
+               blas_threads: int | None = 1, progress: bool = True, device: str | None = None) -> pd.DataFrame:
     """Every measure for every unordered pair of models and every probe set.
 
     Parameters
@@ -182,6 +184,7 @@ def pair_table(models: Mapping[str, AtomCNN], probes: Mapping[str, Any], *, batc
         None leaves them alone. On small matrices, several OpenBLAS threads next to
         torch's own thread pool made linear CKA about 10x slower on our 2-core machines,
         which would inflate the probe-based cost.
+    device : where the captures and the score run (default: where the models are / the CPU).
 
     Returns
     -------
@@ -197,13 +200,13 @@ def pair_table(models: Mapping[str, AtomCNN], probes: Mapping[str, Any], *, batc
     if not probes:
         raise ValueError("need at least one probe set")
     if blas_threads is None:
-        return _pair_rows(models, probes, batch_size, progress)
+        return _pair_rows(models, probes, batch_size, progress, device)
     with threadpool_limits(limits=int(blas_threads), user_api="blas"):
-        return _pair_rows(models, probes, batch_size, progress)
+        return _pair_rows(models, probes, batch_size, progress, device)
 
 
 def _pair_rows(models: Mapping[str, AtomCNN], probes: Mapping[str, Any], batch_size: int,
-               progress: bool) -> pd.DataFrame:
+               progress: bool, device: str | None) -> pd.DataFrame:
     rows = []
     pairs = list(itertools.combinations(models, 2))
     for probe_name, probe in probes.items():
@@ -212,7 +215,7 @@ def _pair_rows(models: Mapping[str, AtomCNN], probes: Mapping[str, Any], batch_s
         for name, model in models.items():
             t0 = time.perf_counter()
             acts, layers = capture_activations(model, x, model.unit_modules(), batch_size=batch_size,
-                                               progress=False)
+                                               device=device, progress=False)
             captured[name] = (acts, layers, time.perf_counter() - t0)
         for a, b in tqdm(pairs, desc=f"pairs ({probe_name})", disable=not progress, leave=False):
             t0 = time.perf_counter()
@@ -220,7 +223,8 @@ def _pair_rows(models: Mapping[str, AtomCNN], probes: Mapping[str, Any], batch_s
             t_atoms = time.perf_counter() - t0
             (acts_a, lay_a, cap_a), (acts_b, lay_b, cap_b) = captured[a], captured[b]
             t0 = time.perf_counter()
-            corr = neuron_correlation(acts_a, lay_a, acts_b, lay_b, variant="paper", direction="both")
+            corr = neuron_correlation(acts_a, lay_a, acts_b, lay_b, variant="paper", direction="both",
+                                      device=device)
             t_corr = time.perf_counter() - t0
             t0 = time.perf_counter()
             cka = {int(d): linear_cka(acts_a[:, torch.as_tensor(lay_a == d)], acts_b[:, torch.as_tensor(lay_b == d)])

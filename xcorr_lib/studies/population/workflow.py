@@ -48,35 +48,38 @@ class PopulationRun:
 def run_population(*, dataset: str, protocol: str, n_train: int | None, n_test: int | None, size: str,
                    n_probes: int, probes: Sequence[str], measures: Sequence[str], attack: Mapping[str, Any],
                    scheduler: Any = None, tile_size: int = 8, seed: int = 0, progress: bool = True,
-                   **_unused: Any) -> PopulationRun:
+                   device: str = "auto", **_unused: Any) -> PopulationRun:
     """Train (or load) every network of ``population(size)``, evaluate it on clean and
     transfer-attacked test images (the attack of notebook 03 with ``attack``'s settings: its
     cache file when notebook 03 ran with the same split), capture hidden units on each probe
     kind (stored once per model, memory-mapped), and compute every measure's K x K matrix
     with :func:`xcorr_lib.measures.pair_matrix` (``scheduler``: None, "dask" or an address;
-    finished tiles kept under ``results/pairs/``)."""
+    finished tiles kept under ``results/pairs/``). ``device`` (``"auto"``: a GPU when torch sees
+    one) trains, attacks, evaluates, captures and computes the score's matrices."""
     for m in measures:
         check_option("measure", m, tuple(MEASURE_SETTINGS))
     t0, seconds = time.time(), {}
     split = load_split(dataset, protocol, n_train=n_train, n_test=n_test, seed=seed)
     specs = population(size, seed=seed)
-    nets = {s.name: train_spec(s, split.X_train, split.y_train, key=split.key)
+    nets = {s.name: train_spec(s, split.X_train, split.y_train, key=split.key, device=device)
             for s in tqdm(specs, desc="population", unit="net", disable=not progress)}
     seconds["train"] = time.time() - t0
-    adv = attack_like_notebook_03(split.X_test, split.y_test, seed=seed, progress=progress, **attack)
-    acc = evaluate_attack(nets, split.X_test, adv.X_adv, split.y_test)
+    adv = attack_like_notebook_03(split.X_test, split.y_test, seed=seed, progress=progress, device=device, **attack)
+    acc = evaluate_attack(nets, split.X_test, adv.X_adv, split.y_test, device=device)
     seconds["attack"] = time.time() - t0 - seconds["train"]
     sources, probe_text = {}, []
     for kind in probes:
         probe = make_probe(kind, split.X_test, n_probes, seed=seed)
         key = probe_hash(probe.x)
-        sources[kind] = {n: stored_acts(m, probe.x, stem=n, probe_key=key) for n, m in nets.items()}
+        sources[kind] = {n: stored_acts(m, probe.x, stem=n, probe_key=key, device=device) for n, m in nets.items()}
         probe_text.append(f"{probe.n} {kind} probes")
     models = _model_table(specs, nets, acc, sources[probes[0]])
     matrices, cells = {}, []
     for kind in probes:
         for name in measures:
             opts = dict(MEASURE_SETTINGS[name])
+            if opts["measure"] == "score":  # the other measures run on the CPU
+                opts["device"] = device
             mat = pair_matrix(sources[kind], opts.pop("measure"), **opts, scheduler=scheduler, tile_size=tile_size,
                               workdir=results_dir() / "pairs", progress=progress)
             matrices[name, kind] = mat

@@ -39,15 +39,17 @@ CLASS_NAMES: dict[str, list[str]] = {
 
 # --------------------------------------------------------------------------- Table 4
 def evaluate_variants(nets: Mapping[str, Mapping[str, nn.Module]], net4: str, X: Any, X_adv: Any,
-                      y: Any) -> pd.DataFrame:
+                      y: Any, device: str | None = None) -> pd.DataFrame:
     """:func:`evaluate_attack` of every net of the main Net4 variant, plus Net4 of the others.
 
     ``nets`` is ``{net4 variant: {name: model}}`` (:func:`xcorr_lib.nets.training.train_nets`); adds a
     ``net4`` column. The other variants' rows show the Net4 the authors actually trained.
+    ``device``: where the networks run (default: where they are).
     """
     if net4 not in nets:
         raise ValueError(f"net4={net4!r} is not among the trained variants {list(nets)}")
-    frames = [evaluate_attack({n: m for n, m in models.items() if v == net4 or n == "Net4"}, X, X_adv, y)
+    frames = [evaluate_attack({n: m for n, m in models.items() if v == net4 or n == "Net4"}, X, X_adv, y,
+                              device=device)
               .assign(net4=v) for v, models in nets.items()]
     return pd.concat(frames, ignore_index=True)
 

@@ -46,7 +46,7 @@ class AttackRun:
 
 
 def table3_scores(split: Split, nets: Mapping[str, nn.Module], *, n_probes: int, seed: int,
-                  setting: str = "original-code") -> pd.DataFrame:
+                  setting: str = "original-code", device: str | None = None) -> pd.DataFrame:
     """Table 3 for one dataset (each FCN -> the CNN), as notebook 02 computes it: ``dataset, net, score``.
 
     The probes are the first ``n_probes`` inputs of the setting's probe kind (the original's
@@ -54,8 +54,9 @@ def table3_scores(split: Split, nets: Mapping[str, nn.Module], *, n_probes: int,
     """
     (s,) = resolve_settings({setting: DEFAULT_SETTINGS[setting]})
     probe = make_probe(s.probe_kind(split.dataset), split.X_test, n_probes, selection="first", seed=seed)
-    acts = capture_all({n: nets[n] for n in (*FCN_NAMES, "CNN")}, probe.x, batch_size=1000)
-    table = pair_table(acts, [(n, "CNN") for n in FCN_NAMES], variant=s.variant, direction=s.direction)
+    acts = capture_all({n: nets[n] for n in (*FCN_NAMES, "CNN")}, probe.x, batch_size=1000, device=device)
+    table = pair_table(acts, [(n, "CNN") for n in FCN_NAMES], variant=s.variant, direction=s.direction,
+                       device=device)
     return pd.DataFrame({"dataset": split.dataset, "net": table["model_a"], "score": table["value"]})
 
 
@@ -63,7 +64,7 @@ def run_attack(*, datasets: Sequence[str], protocol: Mapping[str, str], n_train:
                fcn_epochs: int | None, cnn_epochs: int | None, net4: str, net4_variants: Sequence[str],
                rounds: int, eps_255: float, substitute_epochs: int, loss: str, substitute_init: str,
                substitute_init_beside: str | None = None, n_probes: int, n_examples: int, seed: int, skip_unavailable: bool = False,
-               progress: bool = True, **_unused: Any) -> AttackRun:
+               progress: bool = True, device: str = "auto", **_unused: Any) -> AttackRun:
     """Table 4 for every dataset (the arguments are notebook 03's parameters; others ignored).
 
     Per dataset: load the split, train (or load) the paper's nets, attack the test images
@@ -71,7 +72,9 @@ def run_attack(*, datasets: Sequence[str], protocol: Mapping[str, str], n_train:
     ``attack="main"`` rows) and, when given, again with ``substitute_init_beside`` (rows
     ``attack="beside"``), evaluate every net on clean and attacked images, and score Table 3
     (:func:`table3_scores`). Prints one line per dataset
-    and the elapsed time; RuntimeError when no dataset is available.
+    and the elapsed time; RuntimeError when no dataset is available. ``device`` (``"auto"``: a
+    GPU when torch sees one) trains the nets and substitutes, takes the gradients, evaluates
+    and scores.
     """
     eps, t0 = eps_255 / 255, time.time()
     fcn_recipe, cnn_recipe = FCN_RECIPE.with_epochs(fcn_epochs), CNN_RECIPE.with_epochs(cnn_epochs)
@@ -81,14 +84,16 @@ def run_attack(*, datasets: Sequence[str], protocol: Mapping[str, str], n_train:
         dataset = split.dataset
         used.append(split.describe())
         nets = train_nets(split, net4=net4, net4_variants=net4_variants, fcn_recipe=fcn_recipe,
-                          cnn_recipe=cnn_recipe, with_cnn=True, seed=seed, progress=progress)
+                          cnn_recipe=cnn_recipe, with_cnn=True, seed=seed, progress=progress,
+                          device=device)
         inits = [substitute_init] + ([substitute_init_beside] if substitute_init_beside not in (None, substitute_init) else [])
         for role, init in zip(("main", "beside"), inits):
             attack = attack_like_notebook_03(split.X_test, split.y_test, rounds=rounds, eps_255=eps_255,
                                              substitute_epochs=substitute_epochs, loss=loss, substitute_init=init,
-                                             seed=seed, progress=progress)
+                                             seed=seed, progress=progress, device=device)
             summary = attack.summary()
-            table4.append(evaluate_variants(nets, net4, split.X_test, attack.X_adv, split.y_test).assign(
+            table4.append(evaluate_variants(nets, net4, split.X_test, attack.X_adv, split.y_test,
+                                            device=device).assign(
                 dataset=dataset, protocol=split.key["protocol"], n_test=len(split.X_test), eps=eps, eps_255=eps_255,
                 rounds=rounds, substitute_epochs=substitute_epochs, loss=loss, substitute_init=init, attack=role,
                 seed=seed, linf_mean_255=summary["linf_mean_255"], linf_max_255=summary["linf_max_255"],
@@ -98,7 +103,7 @@ def run_attack(*, datasets: Sequence[str], protocol: Mapping[str, str], n_train:
             if role == "main":
                 panels.append(example_panel(dataset, nets[net4]["CNN"], split.X_test, attack.X_adv, split.y_test,
                                             n=n_examples))
-        scores.append(table3_scores(split, nets[net4], n_probes=n_probes, seed=seed))
+        scores.append(table3_scores(split, nets[net4], n_probes=n_probes, seed=seed, device=device))
     if not table4:
         raise RuntimeError(f"none of the datasets {list(datasets)} is available; nothing to report")
     t4 = pd.concat(table4, ignore_index=True)
