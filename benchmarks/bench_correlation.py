@@ -16,6 +16,9 @@
     prepared blocks; its time beside one ``neuron_correlation`` call (target: under 1 s).
 (6) the same null at 1,000 probes x 2,000 vs 2,000 units (paper variant, both directions):
     100 permutations (target: under 30 s), and a 100-resample probe-bootstrap interval.
+(7) cost per pair of the neighbourhood metrics (mutual k-NN and CKNNA, k = 10) beside the
+    score's (paper variant, both directions) and linear CKA's at the same size, 1,000 probes x
+    2,000 vs 2,000 units; timed alternately, best of --repeats.
 
 Usage::
 
@@ -38,6 +41,7 @@ import numpy as np
 import torch
 
 from xcorr_lib.common.devices import resolve_device, synchronize
+from xcorr_lib.measures import cknna, linear_cka, mutual_knn
 from xcorr_lib.score.correlation import neuron_correlation
 from xcorr_lib.score.engine import prepare, score_prepared
 from xcorr_lib.score.inference import probe_interval, shuffled_null
@@ -169,6 +173,26 @@ def bench_null(repeats: int, m: int, n_a: int, layers_b: np.ndarray, n_null: int
     return out
 
 
+def bench_measures(repeats: int, m: int = 1000, n: int = 2000, device: str = "cpu") -> dict:
+    """Seconds per pair of the score, linear CKA, mutual k-NN and CKNNA on the same activations
+    (two 2-layer networks sharing an 8-d latent), timed alternately, best of ``repeats``."""
+    gen = torch.Generator().manual_seed(0)
+    latent = torch.randn(m, 8, generator=gen)
+    a = torch.randn(m, n, generator=gen).addmm_(latent, torch.randn(8, n, generator=gen))
+    b = torch.randn(m, n, generator=gen).addmm_(latent, torch.randn(8, n, generator=gen))
+    layers = np.repeat([0, 1], n // 2)
+    on = a.to(device), b.to(device)
+    calls = {"score": lambda: neuron_correlation(a, layers, b, layers, device=device).score,
+             "linear_cka": lambda: linear_cka(a, b),
+             "mutual_knn": lambda: (mutual_knn(*on), synchronize(device)),
+             "cknna": lambda: (cknna(*on), synchronize(device))}
+    times: dict[str, list[float]] = {k: [] for k in calls}
+    for _ in range(repeats):
+        for name, fn in calls.items():
+            times[name].append(best_time(fn, 1))
+    return {name: min(t) for name, t in times.items()}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5, help="timed repetitions (best is kept)")
@@ -177,7 +201,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--loop-units", type=int, default=5, help="units of the 100 on which the per-pair loop is timed")
     parser.add_argument("--ratio-units", type=int, default=6000, help="units per side of the matmul-ratio case")
     parser.add_argument("--skip-large", action="store_true", help="skip the 100k x 100k case")
-    parser.add_argument("--parts", default="1,2,3,4,5,6", help="which benchmarks to run, e.g. 2 or 1,2,4 (default all)")
+    parser.add_argument("--parts", default="1,2,3,4,5,6,7", help="which benchmarks to run, e.g. 2 or 1,2,4 (default all)")
     parser.add_argument("--large-units", type=int, default=100_000)
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     parser.add_argument("--_large-child", action="store_true", help=argparse.SUPPRESS)
@@ -224,6 +248,12 @@ def main(argv: list[str] | None = None) -> None:
         rows.append(("(6) shuffled null, 100 draws, 1000 x (2000 vs 2000), both, null / one score", f"{t['ratio']:.0f}x",
                      f"null {t['null_s']:.1f} s (target < 30 s), one score {t['score_s']:.3f} s, a draw = "
                      f"{t['per_draw']:.2f} score; probe interval, 100 resamples {t['boot_s']:.1f} s"))
+    if 7 in parts:
+        t = bench_measures(args.repeats, device=args.device)
+        rows.append(("(7) one pair, 1000 x (2000 vs 2000): mutual k-NN / score, CKNNA / score (k = 10)",
+                     f"{t['mutual_knn'] / t['score']:.2f}x, {t['cknna'] / t['score']:.2f}x",
+                     f"score {t['score']:.3f} s, mutual k-NN {t['mutual_knn']:.3f} s, CKNNA {t['cknna']:.3f} s, "
+                     f"linear CKA {t['linear_cka']:.3f} s"))
     width = max(len(r[0]) for r in rows)
     for name, value, detail in rows:
         print(f"{name:<{width}}  {value:>18}  {detail}")

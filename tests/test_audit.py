@@ -174,6 +174,22 @@ def test_measures_table_and_agreement() -> None:
     np.testing.assert_allclose(agree.kendall_tau, 1.0)  # the noise level orders every measure
 
 
+def test_every_measure_sits_beside_its_shuffled_probe_null() -> None:
+    acts = gaussian_acts(8, 200, {"A": 8})
+    rng = np.random.default_rng(1)
+    acts["B"] = ((acts["A"][0] @ rng.normal(size=(8, 6)) + 0.3 * rng.normal(size=(200, 6))).astype(np.float32),
+                 np.zeros(6, dtype=np.int64))
+    measures = ["neuron_correlation", "linear_cka", "mutual_knn", "cknna"]
+    table = audit.measures_table(acts, [("A", "B")], measures, n_null=8, seed=3).set_index("measure")
+    assert (table.n_null == 8).all() and (table.value > table.null_mean + 3 * table.null_sd).all()
+    assert table.loc["mutual_knn", "null_mean"] == pytest.approx(10 / 199, abs=0.02)  # k / (M - 1)
+    again = audit.measures_table(acts, [("A", "B")], measures, n_null=8, seed=3).set_index("measure")
+    assert again.null_mean.equals(table.null_mean)  # seeded
+    text = audit.describe_nulls(table.reset_index())
+    assert "mutual_knn: mean" in text and "in 1 of 1 pairs" in text
+    assert "null_mean" not in audit.measures_table(acts, [("A", "B")], ["rsa"])
+
+
 def test_measures_table_records_warnings() -> None:
     acts = gaussian_acts(7, 12, {"A": 30, "B": 30})
     table = audit.measures_table(acts, [("A", "B")], ["svcca", "linear_cka"])

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xcorr_lib.measures import MEASURES, linear_cka
+from xcorr_lib.measures import ASYMMETRIC, MEASURES, linear_cka
 from xcorr_lib.measures import pair_matrix as named_pair_matrix
 from xcorr_lib.score.pairs import all_pairs, as_matrix, pair_matrix, pair_table
 
@@ -136,9 +136,9 @@ def test_each_measure_is_symmetric_where_it_should_be_with_one_on_the_diagonal(m
     if measure == "score":
         np.testing.assert_allclose(np.diag(pair_matrix(models, constant="zero").values), 15 / 16, atol=1e-6)
     assert np.all(np.isfinite(mat.values))
-    np.testing.assert_allclose(np.diag(mat.values), 1.0, atol=1e-5)
-    if measure == "pwcca":
-        assert not np.allclose(mat.values, mat.values.T)
+    np.testing.assert_allclose(np.diag(mat.values), 1.0, atol=1e-3 if measure == "cknna" else 1e-5)  # cknna: 1 - eps/HSIC
+    if measure in ASYMMETRIC:
+        assert not np.allclose(mat.values, mat.values.T, rtol=0, atol=1e-12)
     else:
         assert np.array_equal(mat.values, mat.values.T)
 

@@ -12,10 +12,16 @@ rbf_cka                [0, 1]     orthogonal maps, shifts, isotropic scaling
 svcca                  [0, 1]     invertible linear maps when keep=1.0
 pwcca                  [0, 1]     invertible linear maps of Y; permutations/scaling of X
 rsa                    [-1, 1]    depends on the RDM metric (euclidean: orthogonal, shifts)
+mutual_knn             [0, 1]     orthogonal maps, isotropic scaling (cosine: per-probe scaling)
+cknna                  ~[-1, 1]   orthogonal maps, isotropic scaling
 =====================  =========  ===================================================
 
+The last two compare neighbourhoods of probes (k = 10 nearest by cosine similarity), as the
+Platonic Representation Hypothesis paper (Huh et al. 2024) does; they follow its released
+code, keep constant units and run in torch on the inputs' device (:mod:`.neighbours`).
+
 Shared policy (see ``_common``): NaN/Inf, mismatched or too few probes raise ValueError;
-constant units are dropped. Implementations are written here (no extra dependency) and
+constant units are dropped (except by the neighbourhood metrics). Implementations are written here (no extra dependency) and
 tested against brute-force oracles and published identities in tests/test_measures.py.
 
 Example
@@ -38,6 +44,7 @@ from xcorr_lib.score.correlation import neuron_correlation
 
 from .cca import canonical_correlations, pwcca, svcca
 from .cka import linear_cka, linear_cka_debiased, rbf_cka
+from .neighbours import cknna, mutual_knn, mutual_knn_chance
 from .rsa import rdm, rsa
 
 #: Measures of two activation matrices, by name (neuron_correlation also needs layers).
@@ -48,10 +55,13 @@ MEASURES: dict[str, Callable[[Any, Any], float]] = {
     "svcca": svcca,
     "pwcca": pwcca,
     "rsa": rsa,
+    "mutual_knn": mutual_knn,
+    "cknna": cknna,
 }
 ALL_MEASURES: tuple[str, ...] = ("neuron_correlation", *MEASURES)
-#: Measures whose value changes when the two models swap (PWCCA weights come from the first).
-ASYMMETRIC: frozenset[str] = frozenset({"pwcca"})
+#: Measures whose value changes when the two models swap (PWCCA weights come from the first;
+#: CKNNA's unbiased estimator on asymmetric neighbour masks differs in the last digits).
+ASYMMETRIC: frozenset[str] = frozenset({"pwcca", "cknna"})
 
 
 def compare_measures(acts_a: Any, layers_a: Any, acts_b: Any, layers_b: Any,
@@ -105,5 +115,5 @@ def pair_matrix(models: Mapping[str, Any], measure: str | Callable[[Any, Any], f
 
 __all__ = [
     "ALL_MEASURES", "ASYMMETRIC", "MEASURES", "pair_matrix", "canonical_correlations", "compare_measures", "linear_cka",
-    "linear_cka_debiased", "pwcca", "rbf_cka", "rdm", "rsa", "svcca",
+    "linear_cka_debiased", "pwcca", "rbf_cka", "rdm", "rsa", "svcca", "mutual_knn", "mutual_knn_chance", "cknna",
 ]

@@ -21,14 +21,15 @@ from .null import (NULL_KINDS, null_calibration, pair_label, probe_indices,
                    probe_size_table, score_curve)
 from .plots import (plot_alignment, plot_measures, plot_null_calibration, plot_probe_size,
                     plot_seed_variability)
-from .text import (describe_alignment, describe_measures, describe_null, describe_probe_size,
+from .text import (describe_alignment, describe_measures, describe_null, describe_nulls, describe_probe_size,
                    describe_seeds)
 from .runs import (alignment_points, alignment_vs_robustness, seed_runs,
                    seed_variability, train_seeds, untrained_models)
 
 __all__ = [
     "NULL_KINDS", "alignment_points", "alignment_vs_robustness", 
-    "describe_alignment", "describe_measures", "describe_null", "describe_probe_size", "describe_seeds",
+    "describe_alignment", "describe_measures", "describe_null", "describe_nulls", "describe_probe_size",
+    "describe_seeds",
     "measure_agreement", "measures_table", "null_calibration",
     "pair_label", "plot_alignment", "plot_measures", "plot_null_calibration", "plot_probe_size",
     "plot_seed_variability", "probe_indices", "probe_size_table", "score_curve", "seed_runs",

@@ -95,6 +95,21 @@ def describe_alignment(stats_table: pd.DataFrame) -> str:
     return text + f" The paper's claim predicts a negative correlation; {verdict}."
 
 
+def describe_nulls(table: pd.DataFrame) -> str:
+    """One line per measure of a :func:`~xcorr_lib.studies.audit.measures_table` with nulls: its
+    mean value, its mean shuffled-probe null and in how many pairs the value exceeds the null's
+    mean by more than 3 null sds."""
+    if "null_mean" not in table:
+        return "No null was computed (n_null = 0)."
+    lines = []
+    for name, g in table.groupby("measure", sort=False):
+        above = int(((g.value - g.null_mean) > 3 * g.null_sd.fillna(0.0)).sum())
+        lines.append(f"{name}: mean {_f(g.value.mean(), 3)} against a shuffled-probe null of "
+                     f"{_f(g.null_mean.mean(), 3)}; above the null (by > 3 sd of {int(g.n_null.iloc[0])} draws) "
+                     f"in {above} of {len(g)} pairs")
+    return "\n".join(lines)
+
+
 def describe_measures(agreement: pd.DataFrame, anchor: str = "neuron_correlation") -> str:
     """Answer of section 5 from :func:`~xcorr_lib.studies.audit.measure_agreement`."""
     with_anchor = agreement[(agreement.measure_a == anchor) | (agreement.measure_b == anchor)]
