@@ -158,3 +158,23 @@ def test_vectorized_statistics_equal_the_one_at_a_time_functions(seed: int, n: i
     for x, row in zip(xs, got):
         want = [rank_correlation(x, y), rank_correlation(x, y, "kendall"), partial_rank_correlation(x, y, z)]
         np.testing.assert_allclose(row, want, atol=1e-10, equal_nan=True)
+
+
+def test_each_verdict_names_its_own_group_and_statistic() -> None:
+    """The trained group's interval excludes zero, the untrained group's includes it: each sentence
+    says so of its own group and never lends one group's verdict to the other's number."""
+    def row(group, target, stat, value, lo, hi, n):
+        return {"group": group, "measure": "score_paper", "reference": "best_cnn", "reference_model": "cnn-a",
+                "target": target, "statistic": stat, "value": value, "ci_low": lo, "ci_high": hi,
+                "p_value": 0.01, "n_models": n, "n_clusters": 5}
+    rows = []
+    for target in pop.TARGETS:
+        rows += [row("trained", target, "spearman", 0.5, 0.2, 0.7, 60), row("trained", target, "partial_spearman", 0.3, 0.1, 0.5, 60),
+                 row("untrained", target, "spearman", 0.09, -0.4, 0.6, 6)]
+    text = pop.describe_prediction(pd.DataFrame(rows))
+    for line in text.splitlines()[1:]:
+        trained, untrained = line.split(" Among the 6 untrained networks ")
+        assert "among the 60 trained networks" in trained and "+0.50" in trained
+        assert "its interval excludes zero" in trained and "includes zero" not in trained
+        assert untrained.startswith("rho +0.09") and "its interval includes zero" in untrained
+        assert "excludes" not in untrained

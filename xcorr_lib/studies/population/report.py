@@ -34,10 +34,18 @@ def _rho(row: pd.Series) -> str:
     return f"{row['value']:+.2f}{ci}{p}"
 
 
+def _interval_says(row: pd.Series) -> str:
+    if np.isnan(row["ci_low"]):
+        return "no interval (too few families to resample)"
+    return ("its interval excludes zero" if row["ci_low"] > 0 or row["ci_high"] < 0
+            else "its interval includes zero")
+
+
 def describe_prediction(table: pd.DataFrame, *, reference: str = "best_cnn", measure: str = "score_paper",
                         against: str = "linear_cka") -> str:
-    """One line per target: the score's Spearman rho with the target (trained models), the
-    same after partialling out units and layers, the comparison measure, the untrained group."""
+    """One line per target: the score's Spearman rho with the target among the trained networks
+    (also with units and layers partialled out, and the comparison measure's), then the untrained
+    networks' own rho. Each verdict sits beside the group and the statistic it is about."""
     t = table[(table["reference"] == reference)].set_index(["group", "measure", "target", "statistic"])
     lines = []
     for target, words in TARGET_WORDS.items():
@@ -47,15 +55,16 @@ def describe_prediction(table: pd.DataFrame, *, reference: str = "best_cnn", mea
         main, part = t.loc[(*key, "spearman")], t.loc[(*key, "partial_spearman")]
         other = t.loc[("trained", against, target, "spearman")] if ("trained", against, target, "spearman") in t.index else None
         null = t.loc[("untrained", measure, target, "spearman")] if ("untrained", measure, target, "spearman") in t.index else None
-        sentence = (f"- {words}: Spearman rho {_rho(main)} over {int(main['n_models'])} trained networks "
-                    f"({int(main['n_clusters'])} families); {_rho(part)} with log(units) and layers partialled out")
+        sentence = (f"- {words}: among the {int(main['n_models'])} trained networks ({int(main['n_clusters'])} "
+                    f"families) Spearman rho {_rho(main)}, {_interval_says(main)}; {_rho(part)} with log(units) "
+                    f"and layers partialled out")
         if other is not None:
             sentence += f"; {against} gives {_rho(other)}"
+        sentence += "."
         if null is not None and not np.isnan(null["value"]):
-            sentence += f"; among the {int(null['n_models'])} untrained networks {null['value']:+.2f}"
-        verdict = ("an association that excludes zero" if main["ci_low"] > 0 or main["ci_high"] < 0
-                   else "no association distinguishable from zero")
-        lines.append(sentence + f": {verdict}.")
+            sentence += (f" Among the {int(null['n_models'])} untrained networks rho {_rho(null)}, "
+                         f"{_interval_says(null)}.")
+        lines.append(sentence)
     ref_model = table.loc[table["reference"] == reference, "reference_model"].iloc[0]
     return f"Alignment ({measure}) with the reference {ref_model}:\n" + "\n".join(lines)
 
