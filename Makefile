@@ -23,7 +23,7 @@ SHARED_DATA    := $(abspath $(CURDIR)/../shared/data)
 XCORR_DATA_DIR ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),$(CURDIR)/data)
 export XCORR_DATA_DIR
 
-.PHONY: help venv all quick test lab html clean readme readme-check reference reference-population
+.PHONY: help venv all quick test lab html clean readme readme-check reference reference-population reference-nulls
 
 help:  ## Show this help
 	@echo "usage: make <target> [PROFILE=paper|smoke|paper-fashion] [DEVICE=cpu|cuda]   (PROFILE=$(PROFILE), XCORR_DATA_DIR=$(XCORR_DATA_DIR))"
@@ -82,6 +82,16 @@ reference-population: $(VENV)  ## Rerun notebook 08's paper population (about an
 	XCORR_RESULTS_DIR=$(CURDIR)/$(POP_RUN) XCORR_FIGURES_DIR=$(CURDIR)/$(POP_RUN)/figures \
 	  $(PY) -m xcorr_lib.pipeline --profile paper-fashion --portable --only 08_population --out $(POP_RUN)/notebooks
 	$(PY) -m xcorr_lib.readme collect-population $(POP_RUN) reference/population
+	$(MAKE) --no-print-directory readme
+
+# The README's nulls of the published cells: notebooks 01-02 of paper-fashion (Fashion-MNIST and
+# MNIST's test split), seed 0, in their own results folder; the nulls tables go to reference/nulls/.
+NULLS_RUN := results/reference/nulls
+reference-nulls: $(VENV)  ## Rerun the published cells' nulls (paper-fashion notebooks 01-02, seed 0, ~20 min) and copy them to reference/
+	XCORR_RESULTS_DIR=$(CURDIR)/$(NULLS_RUN) XCORR_FIGURES_DIR=$(CURDIR)/$(NULLS_RUN)/figures \
+	  $(PY) -m xcorr_lib.pipeline --profile paper-fashion --portable --only 01_fcn_correlations 02_cnn_vs_fcn \
+	  --out $(NULLS_RUN)/notebooks
+	$(PY) -m xcorr_lib.readme collect-nulls $(NULLS_RUN) reference/nulls
 	$(MAKE) --no-print-directory readme
 
 lab: $(VENV)  ## Open JupyterLab on the project

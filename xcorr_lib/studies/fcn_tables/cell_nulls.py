@@ -11,7 +11,8 @@ A published value is evidence of shared structure only where it sits above all t
 
 from __future__ import annotations
 
-from typing import Any, Literal, Mapping
+import itertools
+from typing import Any, Literal, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -44,7 +45,7 @@ def _model(nets: Mapping[str, Mapping[str, Any]], name: str, net4: str) -> Any:
     return nets[variant][name]
 
 
-def cell_nulls(run: Any, *, table: Literal["fcn", "cnn"], net4: str, n_probes: int | None,
+def cell_nulls(run: Any, *, table: Literal["fcn", "cnn"], net4: str, n_probes: int | None | Sequence[int | None],
                probe_selection: str = "first", seed: int = 0,
                original_probe: Mapping[str, str] = ORIGINAL_PROBE, setting: str = "original-code",
                n_null: int = 200, n_twins: int = 3, n_boot: int = 200, device: str | None = None) -> pd.DataFrame:
@@ -54,7 +55,8 @@ def cell_nulls(run: Any, *, table: Literal["fcn", "cnn"], net4: str, n_probes: i
     ----------
     run : :class:`~xcorr_lib.studies.fcn_tables.workflow.TablesRun` (its trained networks are used).
     net4 : the main Net4 variant; Net4 cells use the authors' [50, 50] when ``run`` trained it.
-    n_probes, probe_selection, seed, original_probe : the probes, as the score tables.
+    n_probes, probe_selection, seed, original_probe : the probes, as the score tables; a list of
+        probe counts gives one set of rows per count.
     setting : the score setting of the published cells (``"original-code"``).
     n_null : shuffled-probe draws; n_twins : untrained twins of B (seeds derived from ``seed``);
     n_boot : probe-bootstrap resamples of the interval (95%, score +- z sd).
@@ -68,10 +70,11 @@ def cell_nulls(run: Any, *, table: Literal["fcn", "cnn"], net4: str, n_probes: i
     published = (paper.table2().set_index(["dataset", "net_a", "net_b"])["paper_score"] if table == "fcn" else
                  paper.table3().assign(net_b="CNN").rename(columns={"net": "net_a"})
                  .set_index(["dataset", "net_a", "net_b"])["paper_score"])
+    counts = list(n_probes) if isinstance(n_probes, (list, tuple)) else [n_probes]
     rows = []
-    for dataset, (split, nets) in run.trained.items():
+    for (dataset, (split, nets)), count in itertools.product(run.trained.items(), counts):
         kind = s.probe_kind(dataset, original_probe)
-        probe = make_probe(kind, split.X_test, n_probes, selection=probe_selection, seed=seed)
+        probe = make_probe(kind, split.X_test, count, selection=probe_selection, seed=seed)
         names = list(dict.fromkeys(n for cell in _cells(table) for n in cell))
         acts = capture_all({n: _model(nets, n, net4) for n in names}, probe.x, device=device)
         twin_acts = {}
@@ -97,9 +100,9 @@ def cell_nulls(run: Any, *, table: Literal["fcn", "cnn"], net4: str, n_probes: i
 
 
 def describe_cell_nulls(table: pd.DataFrame) -> str:
-    """Per dataset: how many cells our score (and the published value) exceed each null, and by how much."""
+    """Per dataset and probe count: how many cells our score (and the published value) exceed each null, and by how much."""
     lines = []
-    for dataset, g in table.groupby("dataset", sort=False):
+    for (dataset, _), g in table.groupby(["dataset", "n_probes"], sort=False):
         nulls = {"analytic level": g.null_analytic, "shuffled-probe null": g.null_shuffled_mean,
                  "untrained-twin null": g.null_untrained_mean}
         parts = [f"{name} {v.mean():.3f}: ours above in {int((g.score > v).sum())}/{len(g)} cells "
@@ -114,13 +117,13 @@ def describe_cell_nulls(table: pd.DataFrame) -> str:
 
 
 def plot_cell_nulls(table: pd.DataFrame, title: str):
-    """One panel per dataset: published value, our score with its interval, and the three nulls per cell."""
+    """One panel per dataset and probe count: published value, our score with its interval, and the three nulls per cell."""
     import matplotlib.pyplot as plt
 
-    datasets = list(dict.fromkeys(table.dataset))
-    fig, axes = plt.subplots(1, len(datasets), figsize=(max(5.0, 4.6 * len(datasets)), 4.2), squeeze=False)
-    for ax, dataset in zip(axes[0], datasets):
-        g = table[table.dataset == dataset].reset_index(drop=True)
+    panels = list(dict.fromkeys(zip(table.dataset, table.n_probes)))
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(5.0, 4.6 * len(panels)), 4.2), squeeze=False)
+    for ax, (dataset, count) in zip(axes[0], panels):
+        g = table[(table.dataset == dataset) & (table.n_probes == count)].reset_index(drop=True)
         x = np.arange(len(g))
         ax.errorbar(x, g.score, yerr=[g.score - g.ci_low, g.ci_high - g.score], fmt="o", color="C0",
                     ms=5, capsize=3, label="ours, 95% probe interval")
