@@ -88,9 +88,9 @@ reference-population: $(VENV)  ## Rerun notebook 08's paper population (about an
 # MNIST's test split), seed 0, in their own results folder; the nulls tables go to reference/nulls/.
 NULLS_RUN := results/reference/nulls
 reference-nulls: $(VENV)  ## Rerun the published cells' nulls (paper-fashion notebooks 01-02, seed 0, ~20 min) and copy them to reference/
-	XCORR_RESULTS_DIR=$(CURDIR)/$(NULLS_RUN) XCORR_FIGURES_DIR=$(CURDIR)/$(NULLS_RUN)/figures \
+	XCORR_RESULTS_DIR=$(CURDIR)/$(NULLS_RUN)/seed-0 XCORR_FIGURES_DIR=$(CURDIR)/$(NULLS_RUN)/seed-0/figures \
 	  $(PY) -m xcorr_lib.pipeline --profile paper-fashion --portable --only 01_fcn_correlations 02_cnn_vs_fcn \
-	  --out $(NULLS_RUN)/notebooks
+	  --out $(NULLS_RUN)/seed-0/notebooks
 	$(PY) -m xcorr_lib.readme collect-nulls $(NULLS_RUN) reference/nulls
 	$(MAKE) --no-print-directory readme
 

@@ -208,6 +208,22 @@ def test_partial_correlation_table_matches_hooks_and_brute_force() -> None:
     assert 0 < row.null_independent < 1
 
 
+def test_each_pair_can_stand_beside_its_nulls_and_interval() -> None:
+    """With n_null, a pair also gets its shuffled-probe and untrained-twin nulls (B with a fresh
+    random init, here beside random-init models) and its probe interval; the score is unchanged."""
+    torch.manual_seed(0)
+    images = torch.rand(6, 3, 96, 96)
+    plain = ip.partial_correlation_table({"resnet": ["resnet18", "resnet34"]}, images, weights=None,
+                                         units_mode="original", seed=5, progress=False)
+    table = ip.partial_correlation_table({"resnet": ["resnet18", "resnet34"]}, images, weights=None,
+                                         units_mode="original", seed=5, progress=False, n_null=20, n_twins=2, n_boot=20)
+    row = table.iloc[0]
+    assert row.score == plain.iloc[0].score and row.ci_low <= row.score <= row.ci_high
+    assert 0 < row.p_shuffled <= 1 and 0 < row.p_untrained <= 1 and row.null_shuffled_sd > 0
+    twin = zoo.load_model("resnet34", weights=None, seed=ip.derive_seed(5, "twin", "resnet34", 0))
+    assert not torch.equal(twin.conv1.weight, zoo.load_model("resnet34", weights=None, seed=5).conv1.weight)
+
+
 def test_full_mode_subsamples_units_per_stage_with_a_seed() -> None:
     model = zoo.load_model("efficientnet_b0", weights=None)
     images = torch.rand(4, 3, 64, 64)

@@ -18,7 +18,9 @@ from tqdm import tqdm
 from xcorr_lib.common.paper import tables5_7
 from xcorr_lib.data.images import load_probe_images
 from xcorr_lib.nets.capture import capture_activations
+from xcorr_lib.nets.training import derive_seed
 from xcorr_lib.nets.zoo import MODELS, check_stage, family_models, load_model, stage_units, truncate
+from xcorr_lib.score.correlation import neuron_correlation
 from xcorr_lib.score.pairs import all_pairs, pair_table
 from xcorr_lib.score.select import select_units
 from xcorr_lib.score.null import chance_score
@@ -60,7 +62,8 @@ def partial_correlation_table(models: Mapping[str, Sequence[str]], images: torch
                               units_mode: UnitsMode = "original", units_per_stage: int | None = None,
                               variant: str = "paper", constant: str = "zero", seed: int = 0,
                               batch_size: int = 32, device: str | torch.device | None = None,
-                              progress: bool = True) -> pd.DataFrame:
+                              progress: bool = True, n_null: int = 0, n_twins: int = 1,
+                              n_boot: int = 200) -> pd.DataFrame:
     """Symmetric Corr(A, B) of every pair of models within each family (Tables 5-7).
 
     Parameters
@@ -73,6 +76,9 @@ def partial_correlation_table(models: Mapping[str, Sequence[str]], images: torch
     variant, constant : passed to :func:`xcorr_lib.score.correlation.neuron_correlation`
         (``direction="both"``, as Tables 5-7). One stage per model means every unit has
         depth 0, so the depth penalty is 1 and both variants give the same score.
+    n_null : with n_null > 0, each pair also gets its shuffled-probe null (``n_null`` draws),
+        its untrained-twin null (B's architecture with ``n_twins`` fresh random inits, always
+        possible, whatever ``weights``) and the score's probe interval (``n_boot`` resamples).
 
     Returns
     -------
@@ -80,7 +86,9 @@ def partial_correlation_table(models: Mapping[str, Sequence[str]], images: torch
     units ("N_a/N_b"), units_a, units_b, n_constant_a, n_constant_b, n_minus_one, weights, variant,
     constant, units_mode, score, null_independent (the score expected if every unit were
     unrelated to all units of the other model and the units were independent Gaussians:
-    the max-of-many baseline, :func:`xcorr_lib.score.null.chance_score`).
+    the max-of-many baseline, :func:`xcorr_lib.score.null.chance_score`); with ``n_null``
+    also ci_low, ci_high, null_shuffled_mean, null_shuffled_sd, p_shuffled, null_untrained_mean,
+    p_untrained.
     """
     stages = dict(stages or {})
     rows = []
@@ -89,6 +97,7 @@ def partial_correlation_table(models: Mapping[str, Sequence[str]], images: torch
             raise ValueError(f"models {sorted(set(names) - set(family_models(family)))} are not in "
                              f"family {family!r}: {', '.join(family_models(family))}")
         acts: dict[str, tuple[torch.Tensor, np.ndarray, str, str]] = {}
+        twins: dict[str, list[torch.Tensor]] = {}
         for name in tqdm(names, desc=f"{family} ({units_mode})", disable=not progress):
             stage = check_stage(name, stages.get(name, MODELS[name].paper_stage))
             model = load_model(name, weights, seed=seed, device=device)
@@ -97,6 +106,11 @@ def partial_correlation_table(models: Mapping[str, Sequence[str]], images: torch
                                        batch_size=batch_size, device=device)
             acts[name] = (a, lay, stage, model.xcorr_weights)
             del model
+            if n_null:
+                twins[name] = [stage_activations(load_model(name, None, seed=derive_seed(seed, "twin", name, i), device=device),
+                                                 images, stage, units_mode=units_mode, units_per_stage=units_per_stage,
+                                                 seed=seed, batch_size=batch_size, device=device)[0]
+                               for i in range(n_twins)]
         scored = pair_table({n: v[:2] for n, v in acts.items()}, all_pairs(names), variant=variant,
                             direction="both", constant=constant, device=device)
         for r in scored.itertuples():
@@ -108,8 +122,21 @@ def partial_correlation_table(models: Mapping[str, Sequence[str]], images: torch
                          "n_minus_one": r.n_minus_one,
                          "weights": wa if wa == wb else f"{wa}/{wb}", "variant": variant,
                          "constant": constant, "units_mode": units_mode, "score": r.value,
-                         "null_independent": chance_score(len(a), a.shape[1], b.shape[1], "both")})
+                         "null_independent": chance_score(len(a), a.shape[1], b.shape[1], "both"),
+                         **(_nulls(acts[r.model_a][:2], acts[r.model_b][:2], twins[r.model_b], variant=variant,
+                                   constant=constant, n_null=n_null, n_boot=n_boot, seed=seed, device=device)
+                            if n_null else {})})
     return pd.DataFrame(rows)
+
+
+def _nulls(a: tuple, b: tuple, twins: list, *, n_null: int, n_boot: int, seed: int, **options: Any) -> dict:
+    """The score's probe interval, shuffled-probe and untrained-twin nulls of one pair (both directions)."""
+    res = neuron_correlation(*a, *b, direction="both", null=["shuffle", "untrained"], n_null=n_null, twins=twins,
+                             interval=True, n_boot=n_boot, seed=seed, **options)
+    shuffled, untrained = res.nulls["shuffle"], res.nulls["untrained"]
+    return {"ci_low": res.interval.low, "ci_high": res.interval.high, "null_shuffled_mean": shuffled.mean,
+            "null_shuffled_sd": shuffled.sd, "p_shuffled": shuffled.p_value,
+            "null_untrained_mean": untrained.mean, "p_untrained": untrained.p_value}
 
 
 def pair_matrix(table: pd.DataFrame, family: str) -> pd.DataFrame:
@@ -149,13 +176,15 @@ def run_partial(models: Mapping[str, Sequence[str]], folder: Any, *, units_modes
                 n_probes_original: int, n_probes_full: int | None, units_per_stage: int | None,
                 stages: Mapping[str, str], weights: Any, random_baseline_modes: Sequence[str] = (),
                 variant: str = "paper", constant: str = "zero", original_constant: str = "minus-one",
-                seed: int = 0, batch_size: int = 32, progress: bool = True, device: str = "auto") -> pd.DataFrame:
+                seed: int = 0, batch_size: int = 32, progress: bool = True, device: str = "auto",
+                n_null: int = 0, n_twins: int = 1, n_boot: int = 200) -> pd.DataFrame:
     """:func:`partial_correlation_table` in every units mode (with pretrained weights, also
     random-init models in ``random_baseline_modes``), all rows in one table. Probe images:
     ``n_probes_original`` (original mode) or ``n_probes_full`` seeded draws from ``folder``.
     The original mode scores constant units with ``original_constant`` ("minus-one": -1, as the
     original scripts; column ``n_minus_one`` counts them), the full mode with ``constant``.
-    ``device`` (``"auto"``: a GPU when torch sees one) runs the models and the score."""
+    ``device`` (``"auto"``: a GPU when torch sees one) runs the models and the score; ``n_null``,
+    ``n_twins``, ``n_boot``: each pair's nulls and interval (:func:`partial_correlation_table`)."""
     runs = [(mode, weights) for mode in units_modes]
     if is_pretrained(weights):
         runs += [(mode, None) for mode in random_baseline_modes]
@@ -166,7 +195,8 @@ def run_partial(models: Mapping[str, Sequence[str]], folder: Any, *, units_modes
             models, images, stages=stages, weights=w, units_mode=mode,  # type: ignore[arg-type]
             units_per_stage=units_per_stage if mode == "full" else None, variant=variant,
             constant=original_constant if mode == "original" else constant,
-            seed=seed, batch_size=batch_size, device=device, progress=progress))
+            seed=seed, batch_size=batch_size, device=device, progress=progress, n_null=n_null, n_twins=n_twins,
+            n_boot=n_boot))
     return pd.concat(tables, ignore_index=True)
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 from xcorr_lib.nets.models import FCN_NAMES
 
 from .ablation import describe_ablation, setting_ablation
-from .cell_nulls import NULL_COLUMNS, cell_nulls, describe_cell_nulls, plot_cell_nulls
+from .cell_nulls import NULL_COLUMNS, cell_nulls, describe_cell_nulls, nulls_markdown, plot_cell_nulls
 from .null import describe_null_settings, null_paper_settings, plot_null_settings
 from .report import (agreement, compare_table2, compare_table3, describe_agreement, markdown_table,
                      plot_table2, plot_table3, wide_comparison)
@@ -32,6 +32,6 @@ from .workflow import run_tables
 __all__ = [
     "FCN_NAMES", "NULL_COLUMNS", "accuracy_table", "agreement", "cell_nulls", "cnn_vs_fcn_table", "compare_table2", "compare_table3",
     "describe_ablation", "describe_agreement", "describe_cell_nulls", "describe_null_settings", "fcn_pair_table", "null_paper_settings",
-    "plot_cell_nulls", "plot_null_settings", "markdown_table", "plot_table2", "plot_table3", "run_tables",
+    "plot_cell_nulls", "plot_null_settings", "markdown_table", "nulls_markdown", "plot_table2", "plot_table3", "run_tables",
     "score_tables", "setting_ablation", "table1", "unit_activations", "wide_comparison",
 ]

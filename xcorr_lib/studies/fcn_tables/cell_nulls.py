@@ -26,7 +26,7 @@ from xcorr_lib.nets.twins import untrained_twin
 from xcorr_lib.score.correlation import neuron_correlation
 from xcorr_lib.score.settings import DEFAULT_SETTINGS, ORIGINAL_PROBE, resolve_settings
 
-__all__ = ["NULL_COLUMNS", "cell_nulls", "describe_cell_nulls", "plot_cell_nulls"]
+__all__ = ["NULL_COLUMNS", "cell_nulls", "describe_cell_nulls", "nulls_markdown", "plot_cell_nulls"]
 
 NULL_COLUMNS = ["dataset", "table", "net_a", "net_b", "probe", "n_probes", "setting", "published", "score",
                 "ci_low", "ci_high", "null_analytic", "null_shuffled_mean", "null_shuffled_sd", "p_shuffled",
@@ -142,3 +142,32 @@ def plot_cell_nulls(table: pd.DataFrame, title: str):
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def nulls_markdown(*tables: pd.DataFrame) -> str:
+    """README's block: one row per (table, dataset, probes) of :func:`cell_nulls` outputs, then one
+    sentence per Table 3 setting on whether the trained CNN beats its untrained twins."""
+    header = ["table", "dataset", "probes", "cells", "published", "ours [95% interval]", "independent units",
+              "shuffled probes", "untrained twin", "published above all nulls", "ours above shuffled (p < 0.05)",
+              "ours above twin"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    sentences = []
+    for t in tables:
+        for (tab, dataset, kind, count), g in t.groupby(["table", "dataset", "probe", "n_probes"], sort=False):
+            top = g[["null_analytic", "null_shuffled_mean", "null_untrained_mean"]].max(axis=1)
+            pub = g.published.notna()
+            twin_gap = g.score - g.null_untrained_mean
+            lines.append("| " + " | ".join([
+                tab, dataset, f"{count} {kind}", str(len(g)), f"{g.published.mean():.3f}",
+                f"{g.score.mean():.3f} [{g.ci_low.mean():.3f}, {g.ci_high.mean():.3f}]", f"{g.null_analytic.mean():.3f}",
+                f"{g.null_shuffled_mean.mean():.3f} (sd {g.null_shuffled_sd.mean():.3f})", f"{g.null_untrained_mean.mean():.3f}",
+                f"{int((g.published[pub] > top[pub]).sum())}/{int(pub.sum())}",
+                f"{int((g.p_shuffled < 0.05).sum())}/{len(g)}", f"{int((twin_gap > 0).sum())}/{len(g)}"]) + " |")
+            if tab == "3":
+                sentences.append(
+                    f"Table 3, {dataset}, {count} {kind} probes: against its untrained twins the trained CNN scores "
+                    f"{twin_gap.mean():+.3f} on average ({int((twin_gap > 0).sum())} of {len(g)} FCNs higher, largest "
+                    f"gap {twin_gap.abs().max():.3f}; the probe interval's half-width is "
+                    f"{((g.ci_high - g.ci_low) / 2).mean():.3f}), and {(g.score - g.null_shuffled_mean).mean():+.3f} "
+                    f"against shuffled probes.")
+    return "\n".join(lines) + ("\n\n" + "\n".join(f"- {s}" for s in sentences) if sentences else "")
