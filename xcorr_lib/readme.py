@@ -12,6 +12,7 @@ README and the files disagree (``make test`` runs it).
     python -m xcorr_lib.readme --write
     python -m xcorr_lib.readme collect results/reference/paper-fashion reference/paper-fashion
     python -m xcorr_lib.readme collect-population results/reference/population reference/population
+    python -m xcorr_lib.readme collect-nulls results/reference/nulls reference/nulls
 """
 
 from __future__ import annotations
@@ -37,15 +38,16 @@ __all__ = ["SECTIONS", "render", "update", "check", "collect", "main"]
 
 REFERENCE_TABLES = ("table1_accuracy", "table2_fcn_correlations", "table3_cnn_vs_fcn", "table3_accuracy",
                     "table4_attack", "attack_perturbation")
+NULL_TABLES, NULLS = ("table2_nulls", "table3_nulls"), Path("reference/nulls")  # make reference-nulls
 MARK = re.compile(r"<!-- (?P<name>[a-z0-9-]+):start -->\n(?:(?P<body>.*?)\n)?<!-- (?P=name):end -->", re.S)
 
 
 # --- collecting a run ----------------------------------------------------------------
 
-def collect(runs: Path, dest: Path) -> list[Path]:
+def collect(runs: Path, dest: Path, tables: tuple[str, ...] = REFERENCE_TABLES) -> list[Path]:
     """Copy the small outputs of ``runs/seed-*/`` (a ``make reference`` run) to ``dest/seed-*/``.
 
-    Per seed: the tables of :data:`REFERENCE_TABLES` that exist, ``manifest.csv`` and
+    Per seed: the ``tables`` (default :data:`REFERENCE_TABLES`) that exist, ``manifest.csv`` and
     ``runtime.csv`` (``notebook, seconds`` from papermill's metadata of each executed
     notebook). ``dest`` is replaced as a whole. Returns the files written.
     """
@@ -58,7 +60,7 @@ def collect(runs: Path, dest: Path) -> list[Path]:
     for run in seeds:
         out = Path(dest) / run.name
         out.mkdir(parents=True)
-        for name in REFERENCE_TABLES:
+        for name in tables:
             if (run / "tables" / f"{name}.csv").is_file():
                 written.append(Path(shutil.copy2(run / "tables" / f"{name}.csv", out)))
         written.append(Path(shutil.copy2(run / "manifest.csv", out)))
@@ -236,7 +238,8 @@ def fashion_attack(root: Path) -> str:
     pert = read_reference(folder, "attack_perturbation")
     pert = pert[(pert["dataset"] == "fashion-mnist") & (pert["attack"] == "main")]
     scores = read_reference(folder, "table3_cnn_vs_fcn")
-    scores = scores[(scores["setting"] == "original-code") & (scores["net4"] == MAIN_NET4)]
+    scores = scores[(scores["setting"] == "original-code") & (scores["net4"] == MAIN_NET4)
+                    & (scores["dataset"] == "fashion-mnist")]
     ours = [transfer_attack.relation_stats(transfer_attack.join_scores(
         t4[(t4["attack"] == "main") & (t4["net4"] == MAIN_NET4) & (t4["seed"] == s)], scores[scores["seed"] == s])).iloc[0]
         for s in seeds]
@@ -289,6 +292,15 @@ def null_table(root: Path) -> str:
     return null_markdown(fcn_tables.null_paper_settings())
 
 
+def null_cells(root: Path) -> str:
+    """Every published cell of Tables 2 and 3 beside its three nulls (``make reference-nulls``)."""
+    folder = root / NULLS
+    row, minutes = read_reference(folder, "manifest").iloc[-1], read_reference(folder, "runtime")["seconds"].sum() / 60
+    return (f"From `{NULLS}/` (profile `{row['profile']}`, seed {row['seed']}, commit {row['git_commit']}; notebooks "
+            f"01 + 02 took {minutes:.0f} min on 2 cores). Means over the cells of each row:\n\n"
+            + fcn_tables.nulls_markdown(*(read_reference(folder, name) for name in NULL_TABLES)))
+
+
 def bench_table(root: Path, name: str) -> str:
     """The newest ``benchmarks/results/<name>-*.txt``: one table per block of its lines (a
     ``#`` line opens a block and becomes its caption; a line starting with ``(`` is a row)."""
@@ -315,7 +327,7 @@ SECTIONS: dict[str, Callable[[Path], str]] = {
        for name in ("correlation", "pairs", "site", "portable")},
     "fashion-setup": fashion_setup,
     "fashion-table2": fashion_table2, "fashion-table3": fashion_table3, "fashion-accuracy": fashion_accuracy,
-    "fashion-attack": fashion_attack, "population-answer": population_answer,
+    "fashion-attack": fashion_attack, "population-answer": population_answer, "null-cells": null_cells,
 }
 
 
@@ -350,7 +362,7 @@ def check(readme: Path, sections: dict[str, str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m xcorr_lib.readme", description=__doc__.split("\n\n")[0])
-    parser.add_argument("action", nargs="?", choices=["collect", "collect-population"],
+    parser.add_argument("action", nargs="?", choices=["collect", "collect-population", "collect-nulls"],
                         help="copy a reference run's small files")
     parser.add_argument("paths", nargs="*", help="collect: RUNS DEST")
     parser.add_argument("--check", action="store_true", help="exit 1 when README and the files disagree")
@@ -359,7 +371,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.action:
         runs, dest = (Path(p) for p in args.paths)
-        files = collect(runs, dest) if args.action == "collect" else collect_population(runs, dest)
+        files = (collect_population(runs, dest) if args.action == "collect-population"
+                 else collect(runs, dest, NULL_TABLES if args.action == "collect-nulls" else REFERENCE_TABLES))
         print(f"{len(files)} files -> {dest}")
         return 0
     readme = args.readme or project_root() / "README.md"

@@ -26,9 +26,11 @@ from xcorr_lib.nets.twins import untrained_twin
 from xcorr_lib.score.correlation import neuron_correlation
 from xcorr_lib.score.settings import DEFAULT_SETTINGS, ORIGINAL_PROBE, resolve_settings
 
+from .null import TABLE2_PROBES, TABLE3_PROBES
+
 __all__ = ["NULL_COLUMNS", "cell_nulls", "describe_cell_nulls", "nulls_markdown", "plot_cell_nulls"]
 
-NULL_COLUMNS = ["dataset", "table", "net_a", "net_b", "probe", "n_probes", "setting", "published", "score",
+NULL_COLUMNS = ["dataset", "table", "net_a", "net_b", "probe", "n_probes", "setting", "published", "published_probes", "score",
                 "ci_low", "ci_high", "null_analytic", "null_shuffled_mean", "null_shuffled_sd", "p_shuffled",
                 "null_untrained_mean", "null_untrained_sd", "p_untrained", "n_null", "n_twins", "n_boot", "seed"]
 
@@ -64,7 +66,9 @@ def cell_nulls(run: Any, *, table: Literal["fcn", "cnn"], net4: str, n_probes: i
 
     Returns
     -------
-    :data:`NULL_COLUMNS`; ``published`` is NaN for a cell the paper did not print.
+    :data:`NULL_COLUMNS`; ``published`` is NaN for a cell the paper did not print;
+    ``published_probes`` is how many probes the paper's value rests on (the nulls of a row with
+    another count describe our setting, not the published number).
     """
     (s,) = resolve_settings({setting: DEFAULT_SETTINGS[setting]})
     published = (paper.table2().set_index(["dataset", "net_a", "net_b"])["paper_score"] if table == "fcn" else
@@ -89,7 +93,9 @@ def cell_nulls(run: Any, *, table: Literal["fcn", "cnn"], net4: str, n_probes: i
             shuffled, untrained = res.nulls["shuffle"], res.nulls["untrained"]
             rows.append({"dataset": dataset, "table": "2" if table == "fcn" else "3", "net_a": a, "net_b": b,
                          "probe": kind, "n_probes": probe.n, "setting": s.name,
-                         "published": published.get((dataset, a, b), np.nan), "score": res.score,
+                         "published": published.get((dataset, a, b), np.nan),
+                         "published_probes": TABLE2_PROBES.get(dataset) if table == "fcn" else TABLE3_PROBES,
+                         "score": res.score,
                          "ci_low": res.interval.low, "ci_high": res.interval.high,
                          "null_analytic": res.independent_unit_level,
                          "null_shuffled_mean": shuffled.mean, "null_shuffled_sd": shuffled.sd,
@@ -99,8 +105,17 @@ def cell_nulls(run: Any, *, table: Literal["fcn", "cnn"], net4: str, n_probes: i
     return pd.DataFrame(rows, columns=NULL_COLUMNS)
 
 
+def _published_probes(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with ``published_probes`` (a file written before that column: from the paper's tables)."""
+    if "published_probes" in table:
+        return table
+    counts = [TABLE2_PROBES.get(d) if str(t) == "2" else TABLE3_PROBES for d, t in zip(table.dataset, table.table)]
+    return table.assign(published_probes=counts)
+
+
 def describe_cell_nulls(table: pd.DataFrame) -> str:
     """Per dataset and probe count: how many cells our score (and the published value) exceed each null, and by how much."""
+    table = _published_probes(table)
     lines = []
     for (dataset, _), g in table.groupby(["dataset", "n_probes"], sort=False):
         nulls = {"analytic level": g.null_analytic, "shuffled-probe null": g.null_shuffled_mean,
@@ -108,11 +123,12 @@ def describe_cell_nulls(table: pd.DataFrame) -> str:
         parts = [f"{name} {v.mean():.3f}: ours above in {int((g.score > v).sum())}/{len(g)} cells "
                  f"(mean {float((g.score - v).mean()):+.3f})" for name, v in nulls.items()]
         sds = (g.score - g.null_shuffled_mean) / g.null_shuffled_sd
-        pub = g.dropna(subset=["published"])
+        pub = g[g.published.notna() & (g.n_probes == g.published_probes)]
         above = int((pub.published > pub[["null_analytic", "null_shuffled_mean", "null_untrained_mean"]].max(axis=1)).sum())
         lines.append(f"{dataset} ({g.probe.iloc[0]} probes, {int(g.n_probes.iloc[0])}): our score {g.score.mean():.3f} "
                      f"on average; " + "; ".join(parts) + f"; {float(sds.median()):.1f} shuffled-null sds above it "
-                     f"(median). Published cells above all three nulls: {above}/{len(pub)}.")
+                     f"(median). Published cells above all three nulls: "
+                     + (f"{above}/{len(pub)}." if len(pub) else "- (the paper used another probe count)."))
     return "\n".join(lines)
 
 
@@ -152,18 +168,19 @@ def nulls_markdown(*tables: pd.DataFrame) -> str:
               "ours above twin"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     sentences = []
-    for t in tables:
+    for t in map(_published_probes, tables):
         for (tab, dataset, kind, count), g in t.groupby(["table", "dataset", "probe", "n_probes"], sort=False):
             top = g[["null_analytic", "null_shuffled_mean", "null_untrained_mean"]].max(axis=1)
-            pub = g.published.notna()
+            pub = g.published.notna() & (g.n_probes == g.published_probes)  # published nulls: same probe count
             twin_gap = g.score - g.null_untrained_mean
             lines.append("| " + " | ".join([
-                tab, dataset, f"{count} {kind}", str(len(g)), f"{g.published.mean():.3f}",
+                str(tab), dataset, f"{count} {kind}", str(len(g)), f"{g.published.mean():.3f}",
                 f"{g.score.mean():.3f} [{g.ci_low.mean():.3f}, {g.ci_high.mean():.3f}]", f"{g.null_analytic.mean():.3f}",
                 f"{g.null_shuffled_mean.mean():.3f} (sd {g.null_shuffled_sd.mean():.3f})", f"{g.null_untrained_mean.mean():.3f}",
-                f"{int((g.published[pub] > top[pub]).sum())}/{int(pub.sum())}",
+                f"{int((g.published[pub] > top[pub]).sum())}/{int(pub.sum())}" if pub.any() else
+                f"- ({int(g.published_probes.iloc[0])} probes)",
                 f"{int((g.p_shuffled < 0.05).sum())}/{len(g)}", f"{int((twin_gap > 0).sum())}/{len(g)}"]) + " |")
-            if tab == "3":
+            if str(tab) == "3":
                 sentences.append(
                     f"Table 3, {dataset}, {count} {kind} probes: against its untrained twins the trained CNN scores "
                     f"{twin_gap.mean():+.3f} on average ({int((twin_gap > 0).sum())} of {len(g)} FCNs higher, largest "
