@@ -101,6 +101,9 @@ def test_references_and_alignment() -> None:
     assert refs["most_accurate"] == trained.loc[trained["acc_clean"].idxmax(), "model"]
     cnns = trained[trained["kind"] == "cnn"]
     assert refs["best_cnn"] == cnns.loc[cnns["acc_clean"].idxmax(), "model"]
+    family = models.set_index("model").loc[refs["best_cnn"], "family"]
+    twins = models[(models["family"] == family) & ~models["trained"]]["model"].tolist()
+    assert refs.get("best_cnn_untrained") == (twins[0] if twins else None)
     mat = matrix_from(quality, models["model"])
     align = pop.alignment(mat, refs["best_cnn"])
     assert refs["best_cnn"] not in align.index and len(align) == len(models) - 1
@@ -125,7 +128,8 @@ def test_prediction_finds_a_real_link_and_not_a_size_artefact() -> None:
     size = pop.prediction_table(models_size, {"size": size_only}, n_boot=200).set_index(
         ["group", "reference", "target", "statistic"]).loc[("trained", "mean", "acc_clean")]
     assert size.loc["spearman", "value"] > 0.9 and abs(size.loc["partial_spearman", "value"]) < 0.3
-    assert set(table["group"]) == {"trained", "untrained"} and set(table["reference"]) == {"best_cnn", "most_accurate", "mean"}
+    assert set(table["group"]) == {"trained", "untrained"}
+    assert set(table["reference"]) == {"best_cnn", "best_cnn_untrained", "most_accurate", "mean"}
 
 
 def test_measure_differences_and_memory_claim() -> None:

@@ -26,13 +26,19 @@ STATISTICS = ("spearman", "kendall", "partial_spearman")
 
 
 def references(models: pd.DataFrame) -> dict[str, str]:
-    """The three references: ``best_cnn`` (the most accurate trained CNN, as the paper's
-    CNN), ``most_accurate`` (any trained model), ``mean`` (mean alignment with all others)."""
+    """The references: ``best_cnn`` (the most accurate trained CNN, as the paper's CNN),
+    ``best_cnn_untrained`` (an untrained network of that CNN's family, its twin: alignment with
+    it is what architecture alone gives; present when the population has one), ``most_accurate``
+    (any trained model), ``mean`` (mean alignment with all others)."""
     trained = models[models["trained"]]
     cnns = trained[trained["kind"] == "cnn"]
     out = {}
     if len(cnns):
         out["best_cnn"] = cnns.loc[cnns["acc_clean"].idxmax(), "model"]
+        family = models.set_index("model").loc[out["best_cnn"], "family"]
+        twins = models[(~models["trained"]) & (models["family"] == family)]["model"]
+        if len(twins):
+            out["best_cnn_untrained"] = twins.iloc[0]
     out["most_accurate"] = trained.loc[trained["acc_clean"].idxmax(), "model"]
     out["mean"] = "mean"
     return out
