@@ -182,3 +182,25 @@ def test_each_verdict_names_its_own_group_and_statistic() -> None:
         assert "its interval excludes zero" in trained and "includes zero" not in trained
         assert untrained.startswith("rho +0.09") and "its interval includes zero" in untrained
         assert "excludes" not in untrained
+
+
+def test_alignment_above_its_own_null_is_the_score_minus_the_shuffled_null(tmp_path) -> None:
+    from xcorr_lib.score.correlation import neuron_correlation
+
+    rng = np.random.default_rng(4)
+    latent = rng.normal(size=(60, 3))
+    sources = {f"m{i}": ((latent @ rng.normal(size=(3, 8)) * (i + 1) / 4 + rng.normal(size=(60, 8))).astype(np.float32),
+                         np.repeat([0, 1], 4)) for i in range(6)}
+    np.save(tmp_path / "m0.npy", sources["m0"][0])
+    sources["m0"] = (tmp_path / "m0.npy", sources["m0"][1])  # stored activations are read memory-mapped
+    setting = {"measure": "score", "variant": "paper", "direction": "both"}
+    out = pop.above_null(sources, "m5", setting, n_null=25, seed=2)
+    assert out.drop(columns="m5").isna().all().all() and np.isnan(out.loc["m5", "m5"])
+    res = neuron_correlation(*sources["m1"], *sources["m5"], null="shuffle", n_null=25, seed=2)
+    assert out.loc["m1", "m5"] == pytest.approx(res.score - res.nulls["shuffle"].mean, abs=1e-12)
+    assert (out["m5"].drop("m5") > 0).all()  # related to the reference: above its own null
+    models = pd.DataFrame({"model": list(sources), "family": list("ABCDEF"), "kind": ["fcn"] * 5 + ["cnn"],
+                           "trained": True, "n_units": 8, "n_layers": 2, "acc_clean": [0.5, 0.6, 0.7, 0.8, 0.85, 0.9],
+                           "acc_attacked": 0.4, "degradation": 0.2})
+    table = pop.prediction_table(models, {"score_paper_above_null": out}, only=["best_cnn"], groups=["trained"], n_boot=50)
+    assert set(table.reference) == {"best_cnn"} and table.value.notna().any()

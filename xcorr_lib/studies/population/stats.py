@@ -98,7 +98,7 @@ def _group_members(models: pd.DataFrame, group: str) -> set:
 
 def prediction_table(models: pd.DataFrame, matrices: Mapping[str, pd.DataFrame], *,
                      groups: Sequence[str] = ("trained", "untrained"), n_boot: int = 1000, level: float = 0.95,
-                     seed: int = 0) -> pd.DataFrame:
+                     seed: int = 0, only: Sequence[str] | None = None) -> pd.DataFrame:
     """One row per (group, measure, reference, target, statistic): ``value, ci_low, ci_high,
     p_value, n_models, n_clusters``.
 
@@ -106,9 +106,10 @@ def prediction_table(models: pd.DataFrame, matrices: Mapping[str, pd.DataFrame],
     "all"; statistics: spearman, kendall, partial_spearman (log units and layers partialled
     out). Intervals: cluster bootstrap (the same resamples for every measure and statistic;
     3+ families). p-values: permutation test of the rank correlation of family means (4+
-    families); partial_spearman has none.
+    families); partial_spearman has none. ``only``: these references alone (e.g. matrices
+    that hold one reference's column).
     """
-    refs = references(models)
+    refs = {k: v for k, v in references(models).items() if only is None or k in only}
     rows = []
     for group in groups:
         members = _group_members(models, group)
