@@ -50,8 +50,9 @@ test: export XCORR_FIGURES_DIR := $(CURDIR)/$(TEST_OUT)/figures
 test: $(VENV)  ## README check, pytest, all notebooks (smoke) replayed with nbval, their site in a browser; -> results/test/
 	@test -n "$(NOTEBOOKS)" || { echo "no notebooks in notebooks/" >&2; exit 1; }
 	$(PY) -m xcorr_lib.readme --check
-	$(PY) -m pytest tests/ --ignore=tests/site
+	$(PY) -m pytest tests/ --ignore=tests/site --ignore=tests/smoke
 	$(PY) -m xcorr_lib.pipeline --profile smoke --out $(TEST_OUT)/notebooks
+	XCORR_SMOKE_TABLES=$(CURDIR)/$(TEST_OUT)/tables $(PY) -m pytest tests/smoke
 	$(PY) -m pytest $(NBVAL) $(patsubst notebooks/%,$(TEST_OUT)/notebooks/%,$(NOTEBOOKS))
 	$(PY) -m xcorr_lib.pipeline --html --out $(TEST_OUT)/notebooks --site $(TEST_OUT)/html
 	XCORR_SITE_DIR=$(CURDIR)/$(TEST_OUT)/html $(PY) -m pytest tests/site
