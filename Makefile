@@ -38,7 +38,7 @@ $(VENV): requirements.txt pyproject.toml
 venv: $(VENV)  ## Create .venv from requirements.txt (pinned) + the package, editable
 
 all: $(VENV)  ## Run every notebook of PROFILE (default paper) -> results/, figures/
-	$(PY) -m xcorr_lib.pipeline --profile $(PROFILE) $(if $(DEVICE),--device $(DEVICE))
+	$(PY) -m xcorr_lib.run --profile $(PROFILE) $(if $(DEVICE),--device $(DEVICE))
 
 quick:  ## Same as `make all PROFILE=smoke`: every notebook, small settings, minutes on 2 cores
 	$(MAKE) --no-print-directory all PROFILE=smoke
@@ -49,19 +49,19 @@ test: export XCORR_RESULTS_DIR := $(CURDIR)/$(TEST_OUT)
 test: export XCORR_FIGURES_DIR := $(CURDIR)/$(TEST_OUT)/figures
 test: $(VENV)  ## README check, pytest, all notebooks (smoke) replayed with nbval, their site in a browser; -> results/test/
 	@test -n "$(NOTEBOOKS)" || { echo "no notebooks in notebooks/" >&2; exit 1; }
-	$(PY) -m xcorr_lib.readme --check
+	$(PY) -m xcorr_lib.report.readme --check
 	$(PY) -m pytest tests/ --ignore=tests/site --ignore=tests/smoke
-	$(PY) -m xcorr_lib.pipeline --profile smoke --out $(TEST_OUT)/notebooks
+	$(PY) -m xcorr_lib.run --profile smoke --out $(TEST_OUT)/notebooks
 	XCORR_SMOKE_TABLES=$(CURDIR)/$(TEST_OUT)/tables $(PY) -m pytest tests/smoke
 	$(PY) -m pytest $(NBVAL) $(patsubst notebooks/%,$(TEST_OUT)/notebooks/%,$(NOTEBOOKS))
-	$(PY) -m xcorr_lib.pipeline --html --out $(TEST_OUT)/notebooks --site $(TEST_OUT)/html
+	$(PY) -m xcorr_lib.run --html --out $(TEST_OUT)/notebooks --site $(TEST_OUT)/html
 	XCORR_SITE_DIR=$(CURDIR)/$(TEST_OUT)/html $(PY) -m pytest tests/site
 
 readme: $(VENV)  ## Regenerate README's marked sections from reference/, benchmarks/results/ and code
-	$(PY) -m xcorr_lib.readme --write
+	$(PY) -m xcorr_lib.report.readme --write
 
 readme-check: $(VENV)  ## Exit non-zero when a README number differs from its committed result file
-	$(PY) -m xcorr_lib.readme --check
+	$(PY) -m xcorr_lib.report.readme --check
 
 # The README's Fashion-MNIST numbers: notebooks 01-02 for REF_SEEDS, notebook 03 for the first
 # seed, each seed in its own results folder; then their small CSVs go to reference/paper-fashion/.
@@ -71,9 +71,9 @@ reference: $(VENV)  ## Rerun the README's paper-fashion numbers (hours on 2 core
 	first=1; for s in $(REF_SEEDS); do \
 	  nbs="01_fcn_correlations 02_cnn_vs_fcn"; [ $$first = 1 ] && nbs="$$nbs 03_transfer_attack"; first=0; \
 	  XCORR_RESULTS_DIR=$(CURDIR)/$(REF_RUNS)/seed-$$s XCORR_FIGURES_DIR=$(CURDIR)/$(REF_RUNS)/seed-$$s/figures \
-	    $(PY) -m xcorr_lib.pipeline --profile paper-fashion --portable --only $$nbs --param seed=$$s --out $(REF_RUNS)/seed-$$s/notebooks; \
+	    $(PY) -m xcorr_lib.run --profile paper-fashion --portable --only $$nbs --param seed=$$s --out $(REF_RUNS)/seed-$$s/notebooks; \
 	done
-	$(PY) -m xcorr_lib.readme collect $(REF_RUNS) reference/paper-fashion
+	$(PY) -m xcorr_lib.report.readme collect $(REF_RUNS) reference/paper-fashion
 	$(MAKE) --no-print-directory readme
 
 # The README's population answer: notebook 08 with the paper-fashion profile (68 networks),
@@ -81,8 +81,8 @@ reference: $(VENV)  ## Rerun the README's paper-fashion numbers (hours on 2 core
 POP_RUN := results/reference/population
 reference-population: $(VENV)  ## Rerun notebook 08's paper population (about an hour on 2 cores) and copy it to reference/
 	XCORR_RESULTS_DIR=$(CURDIR)/$(POP_RUN) XCORR_FIGURES_DIR=$(CURDIR)/$(POP_RUN)/figures \
-	  $(PY) -m xcorr_lib.pipeline --profile paper-fashion --portable --only 08_population --out $(POP_RUN)/notebooks
-	$(PY) -m xcorr_lib.readme collect-population $(POP_RUN) reference/population
+	  $(PY) -m xcorr_lib.run --profile paper-fashion --portable --only 08_population --out $(POP_RUN)/notebooks
+	$(PY) -m xcorr_lib.report.readme collect-population $(POP_RUN) reference/population
 	$(MAKE) --no-print-directory readme
 
 # The README's nulls of the published cells: notebooks 01-02 of paper-fashion (Fashion-MNIST and
@@ -90,16 +90,16 @@ reference-population: $(VENV)  ## Rerun notebook 08's paper population (about an
 NULLS_RUN := results/reference/nulls
 reference-nulls: $(VENV)  ## Rerun the published cells' nulls (paper-fashion notebooks 01-02, seed 0, ~20 min) and copy them to reference/
 	XCORR_RESULTS_DIR=$(CURDIR)/$(NULLS_RUN)/seed-0 XCORR_FIGURES_DIR=$(CURDIR)/$(NULLS_RUN)/seed-0/figures \
-	  $(PY) -m xcorr_lib.pipeline --profile paper-fashion --portable --only 01_fcn_correlations 02_cnn_vs_fcn \
+	  $(PY) -m xcorr_lib.run --profile paper-fashion --portable --only 01_fcn_correlations 02_cnn_vs_fcn \
 	  --out $(NULLS_RUN)/seed-0/notebooks
-	$(PY) -m xcorr_lib.readme collect-nulls $(NULLS_RUN) reference/nulls
+	$(PY) -m xcorr_lib.report.readme collect-nulls $(NULLS_RUN) reference/nulls
 	$(MAKE) --no-print-directory readme
 
 lab: $(VENV)  ## Open JupyterLab on the project
 	.venv/bin/jupyter lab
 
 html: $(VENV)  ## The teaching site (Sphinx + MyST-NB, offline) of results/notebooks in results/html/
-	$(PY) -m xcorr_lib.pipeline --html --out $(NB_OUT) --site $(HTML_OUT)
+	$(PY) -m xcorr_lib.run --html --out $(NB_OUT) --site $(HTML_OUT)
 
 clean:  ## Remove results/ and figures/*.png|pdf (keeps data/ and .venv/)
 	rm -rf results

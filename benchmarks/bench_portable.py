@@ -37,7 +37,7 @@ def run_once(profile: str, portable: bool, folder: Path) -> dict:
     """Notebook 01 of ``profile`` in ``folder`` (fresh); wall seconds, mode recorded, accuracies."""
     env = {"XCORR_DATA_DIR": str(DATA), **os.environ, "XCORR_RESULTS_DIR": str(folder),
            "XCORR_FIGURES_DIR": str(folder / "figures")}
-    cmd = [sys.executable, "-m", "xcorr_lib.pipeline", "--profile", profile, "--only", NOTEBOOK, "--out",
+    cmd = [sys.executable, "-m", "xcorr_lib.run", "--profile", profile, "--only", NOTEBOOK, "--out",
            str(folder / "notebooks"), "--no-progress", "--no-preflight", "--portable" if portable else "--no-portable"]
     start = time.perf_counter()
     subprocess.run(cmd, env=env, cwd=ROOT, check=True, capture_output=True, text=True)

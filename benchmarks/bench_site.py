@@ -21,7 +21,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from xcorr_lib.book import build_book
+from xcorr_lib.report.book import build_book
 
 
 def size_mib(folder: Path) -> float:

@@ -1,4 +1,4 @@
-"""Sphinx configuration of the teaching site (built by ``make html``; see xcorr_lib/book).
+"""Sphinx configuration of the teaching site (built by ``make html``; see xcorr_lib/report/book).
 
 The build copies this folder, the executed notebooks and the generated pages into a staging
 folder and runs Sphinx there; nothing here executes a notebook (``nb_execution_mode = "off"``).

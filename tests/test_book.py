@@ -1,4 +1,4 @@
-"""The teaching site's builder (xcorr_lib.book): progress stripping, generated pages, a real
+"""The teaching site's builder (xcorr_lib.report.book): progress stripping, generated pages, a real
 Sphinx build of a small book. The browser checks of the smoke site are in tests/site/."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from xcorr_lib.book import BookError, build, build_book, notebook_title
-from xcorr_lib.book.clean import is_progress_line, strip_progress, strip_progress_text
-from xcorr_lib.book.pages import figure_captions, gallery_page, latest_figures
+from xcorr_lib.report.book import BookError, build, build_book, notebook_title
+from xcorr_lib.report.book.clean import is_progress_line, strip_progress, strip_progress_text
+from xcorr_lib.report.book.pages import figure_captions, gallery_page, latest_figures
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -142,7 +142,7 @@ def test_figure_caption_alt_and_gallery(small_book: Path) -> None:
 
 
 def test_ours_vs_paper_page_holds_the_readme_reference(small_book: Path) -> None:
-    from xcorr_lib import readme
+    from xcorr_lib.report import readme
 
     text = (small_book / "ours_vs_paper.html").read_text()
     assert "This run wrote no Table 2, 3 or 4" in text

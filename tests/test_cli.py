@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
 
-from xcorr_lib import cli
+from xcorr_lib.cli import command as cli
 from xcorr_lib.data import load_dataset
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.*:FutureWarning")

@@ -114,7 +114,7 @@ def _notebook_project(tmp_path: Path) -> Path:
 
 
 def _pipeline(nbs: Path, results: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "xcorr_lib.pipeline", "--profile", "t", "--notebooks", str(nbs),
+    return [sys.executable, "-m", "xcorr_lib.run", "--profile", "t", "--notebooks", str(nbs),
             "--out", str(results / "notebooks"), "--no-progress", "--no-preflight", *extra]
 
 
@@ -145,7 +145,7 @@ def test_the_same_profile_and_seed_twice_give_byte_identical_tables(tmp_path: Pa
     runs = []
     for k in range(2):  # separate results folders: nothing is reused from a cache
         results = tmp_path / f"run{k}"
-        cmd = [sys.executable, "-m", "xcorr_lib.pipeline", "--profile", "smoke", "--only", notebook,
+        cmd = [sys.executable, "-m", "xcorr_lib.run", "--profile", "smoke", "--only", notebook,
                "--out", str(results / "notebooks"), "--no-progress"]
         env = {**_env(results), "XCORR_FIGURES_DIR": str(results / "figures")}
         subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, timeout=600, check=True)

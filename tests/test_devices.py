@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import torch
 
-from xcorr_lib import pipeline
+from xcorr_lib.run import pipeline
 from xcorr_lib.common import devices, provenance
 from xcorr_lib.nets.models import make_model
 from xcorr_lib.nets.training import training_conditions

@@ -1,8 +1,12 @@
 """The layout rules of xcorr_lib (README "Adding an experiment"), read from the source itself.
 
-Layers, lowest first: common < data < nets < score < measures < studies < entry points
-(cli.py, pipeline.py, preflight.py). A module may import its own layer and the layers below; a study
-never imports another study; nothing imports upward. Imports are read with ``ast`` from
+Layers, lowest first: common < data < nets < score < measures < studies < entry points, three
+folders beside the layers: ``cli/`` (the command), ``run/`` (the notebook runner and its
+preflight), ``report/`` (README's sections and the site); only ``__init__.py`` and
+``__main__.py`` sit loose. A module may import its own layer and the layers below; a study
+never imports another study; nothing imports upward; an entry folder imports another entry
+folder only where :data:`ENTRY_FOLDERS` allows it (``run`` builds the site, so it may import
+``report``; ``__main__`` calls ``cli``). Imports are read with ``ast`` from
 every module, at module level AND inside functions, relative imports resolved.
 Also: no import cycle between modules, no private name (``_x``) imported from another
 package, every module under 400 lines, notebook code cells of at most 25 lines (the
@@ -21,7 +25,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "xcorr_lib"
 LAYERS = ("common", "data", "nets", "score", "measures", "studies")
-ENTRY_POINTS = ("cli", "cli_inputs", "pipeline", "preflight", "readme", "book", "__init__", "__main__")
+#: Entry-point folders, each with the other entry folders it may import (every layer is open to them).
+ENTRY_FOLDERS = {"cli": (), "run": ("report",), "report": ()}
+TOP_MODULES = ("__init__", "__main__")
 MAX_MODULE_LINES = 400
 MAX_CELL_LINES = 25
 NOTEBOOK_STUDY = {"00_quickstart": None, "01_fcn_correlations": "fcn_tables", "02_cnn_vs_fcn": "fcn_tables",
@@ -60,12 +66,18 @@ def imports_of(path: Path, package_dir: Path) -> list[tuple[str, list[str], int]
 def layer_of(module: str, root: str) -> tuple[int, str | None]:
     """(rank, study) of a module of the package ``root``: common 0 ... studies 5, entry points 6."""
     parts = module.split(".")[1:]
-    if not parts or parts[0] in ENTRY_POINTS:
+    if not parts or parts[0] in TOP_MODULES or parts[0] in ENTRY_FOLDERS:
         return len(LAYERS), None
     if parts[0] not in LAYERS:
         raise ValueError(f"{module}: not in a layer folder ({', '.join(LAYERS)}) nor an entry point")
     study = parts[1] if parts[0] == "studies" and len(parts) > 1 else None
     return LAYERS.index(parts[0]), study
+
+
+def entry_of(module: str, root: str) -> str | None:
+    """The entry folder a module lives in (``cli``, ``run``, ``report``), else None."""
+    parts = module.split(".")[1:]
+    return parts[0] if parts and parts[0] in ENTRY_FOLDERS else None
 
 
 def check_layout(package_dir: Path) -> list[str]:
@@ -98,6 +110,10 @@ def check_layout(package_dir: Path) -> list[str]:
                                     f" may not import the layer above it ({LAYERS[t_rank] if t_rank < len(LAYERS) else 'entry'})")
                 elif study and t_study and t_study != study:
                     problems.append(f"{mod}:{line} imports {t}: study {study!r} imports study {t_study!r}")
+                elif (into := entry_of(t, root)) and into != (home_entry := entry_of(mod, root)) and \
+                        into not in ENTRY_FOLDERS.get(home_entry or "", ()) and (mod, into) != (f"{root}.__main__", "cli"):
+                    problems.append(f"{mod}:{line} imports {t}: {home_entry or 'the top level'} may not import the "
+                                    f"entry folder {into}")
             private = [n for n in names if n.startswith("_") and not n.startswith("__")]
             home = mod if path.name == "__init__.py" else mod.rsplit(".", 1)[0]
             there = target if modules.get(target, Path()).name == "__init__.py" else target.rsplit(".", 1)[0]
@@ -146,9 +162,11 @@ def test_the_package_follows_the_layout() -> None:
 
 
 def test_every_layer_folder_exists_and_nothing_sits_loose() -> None:
-    loose = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem not in ENTRY_POINTS)
-    assert not loose, f"modules outside the layer folders: {loose}"
-    assert all((PACKAGE / layer / "__init__.py").is_file() for layer in LAYERS)
+    loose = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem not in TOP_MODULES)
+    assert not loose, f"modules outside the layer and entry folders: {loose}"
+    folders = {d.name for d in PACKAGE.iterdir() if d.is_dir() and d.name != "__pycache__"}
+    assert folders == set(LAYERS) | set(ENTRY_FOLDERS), f"folders beside the layers: {sorted(folders - set(LAYERS))}"
+    assert all((PACKAGE / folder / "__init__.py").is_file() for folder in folders)
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "notebooks").glob("*.ipynb")), ids=lambda p: p.stem)
@@ -186,6 +204,21 @@ def test_checker_finds_a_deliberate_cycle(tmp_path: Path) -> None:
     })
     problems = check_layout(pkg)
     assert problems == ["import cycle: xcorr_lib.score.a -> xcorr_lib.score.b -> xcorr_lib.score.a"]
+
+
+def test_checker_keeps_each_entry_folder_to_its_rule(tmp_path: Path) -> None:
+    pkg = _package(tmp_path, {
+        "cli/__init__.py": "", "run/__init__.py": "", "report/__init__.py": "",
+        "cli/command.py": "from xcorr_lib.run import pipeline\n",
+        "run/pipeline.py": "from xcorr_lib.report import site  # allowed: run builds the site\n",
+        "report/site.py": "from xcorr_lib.score import s\n",
+        "score/s.py": "def f():\n    from xcorr_lib.report import site\n",
+    })
+    problems = check_layout(pkg)
+    text = "\n".join(problems)
+    assert "xcorr_lib.cli.command:1 imports xcorr_lib.run.pipeline: cli may not import the entry folder run" in text
+    assert not any(line.startswith("xcorr_lib.run.pipeline:") for line in problems)  # run may import report
+    assert "xcorr_lib.score.s:2 imports xcorr_lib.report.site: layer score may not import the layer above it" in text
 
 
 def test_checker_finds_upward_cross_study_private_and_long(tmp_path: Path) -> None:

@@ -73,9 +73,9 @@ def test_machine_names_cpu_kernels_blas_and_mode() -> None:
 
 def test_recipe_ignores_docs_comments_and_seeds_but_not_code_or_mode(tmp_path) -> None:
     pkg = tmp_path / "pkg"
-    (pkg / "book").mkdir(parents=True)
+    (pkg / "report" / "book").mkdir(parents=True)
     (pkg / "core.py").write_text('"""Doc."""\n\ndef f(x):\n    """Doc."""\n    return x + 1  # note\n')
-    (pkg / "book" / "site.py").write_text("X = 1\n")
+    (pkg / "report" / "book" / "site.py").write_text("X = 1\n")
     fingerprints.package_fingerprint.cache_clear()
 
     def recipe(params: dict, portable: bool = True) -> str:
@@ -86,7 +86,7 @@ def test_recipe_ignores_docs_comments_and_seeds_but_not_code_or_mode(tmp_path) -
     assert recipe({"seed": 7, "epochs": 3, "profile": "x"}) == first
     assert recipe({"seed": 0, "epochs": 4}) != first and recipe({"seed": 0, "epochs": 3}, False) != first
     (pkg / "core.py").write_text('"""Another doc."""\n\n\ndef f(x):\n    return x + 1\n')
-    (pkg / "book" / "site.py").write_text("X = 2\n")
+    (pkg / "report" / "book" / "site.py").write_text("X = 2\n")
     assert recipe({"seed": 0, "epochs": 3}) == first
     (pkg / "core.py").write_text("def f(x):\n    return x + 2\n")
     assert recipe({"seed": 0, "epochs": 3}) != first

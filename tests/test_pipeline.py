@@ -1,4 +1,4 @@
-"""Tests of the notebook runner (xcorr_lib.pipeline), the HTML site, the nbval sanitize
+"""Tests of the notebook runner (xcorr_lib.run.pipeline), the HTML site, the nbval sanitize
 file and the Makefile wiring.
 
 Most tests build throwaway notebooks in a temporary folder; three of them start a real
@@ -21,9 +21,9 @@ import pytest
 import yaml
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from xcorr_lib import pipeline
+from xcorr_lib.run import pipeline
 from xcorr_lib.common import numerics
-from xcorr_lib.pipeline import NotebookFailed, ProfileError
+from xcorr_lib.run.pipeline import NotebookFailed, ProfileError
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_NOTEBOOKS = ROOT / "notebooks"
@@ -405,7 +405,7 @@ def test_makefile_quick_equals_all_smoke() -> None:
     def dry(*args: str) -> list[str]:
         run = subprocess.run([MAKE, "-n", "--no-print-directory", "-o", ".venv/.installed", *args],
                              cwd=ROOT, capture_output=True, text=True, check=True)
-        return [line for line in run.stdout.splitlines() if "pipeline" in line]
+        return [line for line in run.stdout.splitlines() if "xcorr_lib.run" in line]
 
     quick = dry("quick")
     assert quick == dry("all", "PROFILE=smoke")

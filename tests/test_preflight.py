@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from xcorr_lib import pipeline, preflight
+from xcorr_lib.run import pipeline, preflight
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -62,9 +62,44 @@ def test_a_local_mirror_folder_counts_as_present(offline_machine, tmp_path, monk
 def test_make_all_stops_before_any_training_with_one_table(offline_machine, tmp_path) -> None:
     env = {**os.environ, "XCORR_RESULTS_DIR": str(tmp_path / "results")}
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "xcorr_lib.pipeline", "--profile", "paper"], cwd=ROOT, env=env,
+    proc = subprocess.run([sys.executable, "-m", "xcorr_lib.run", "--profile", "paper"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and time.perf_counter() - t0 < 60
     assert proc.stderr.count("preflight: profile 'paper' cannot run here") == 1
     assert proc.stderr.count("dataset kmnist") == 1 and "Traceback" not in proc.stderr
     assert not (tmp_path / "results" / "notebooks").exists()  # nothing ran
+
+
+def test_preflight_and_the_loader_read_one_dataset_plan(monkeypatch) -> None:
+    """For every dataset split every profile's notebooks load, the files the preflight checks are
+    exactly the files load_dataset asks for (both come from data.datasets.dataset_plan)."""
+    from xcorr_lib.data import datasets
+    from xcorr_lib.data.availability import needed_files
+
+    asked: list = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_ensure(spec, files, **_):
+        asked.append([f.filename for f in files])
+        raise Stop
+
+    monkeypatch.setattr(datasets, "ensure_files", fake_ensure)
+    notebooks = ROOT / "notebooks"
+    seen = set()
+    for profile in pipeline.list_profiles(notebooks / "profiles"):
+        runs, _ = pipeline.plan(profile, notebooks_dir=notebooks)
+        for _, path, params in runs:
+            splits, _, _ = preflight.notebook_inputs(preflight.full_parameters(path, params))
+            seen.update(splits)
+    assert {(d, p) for d, _, p in seen} >= {("fashion-mnist", "original"), ("mnist", "test-split"), ("digits", "official")}
+    for dataset, split, protocol in sorted(seen):
+        asked.clear()
+        try:
+            datasets.load_dataset(dataset, split, protocol=protocol, download=False)
+        except Stop:
+            pass
+        else:
+            assert dataset == "digits"  # embedded in scikit-learn: no file at all
+        assert (asked[0] if asked else []) == [f.filename for f in needed_files(dataset, split, protocol)]

@@ -1,4 +1,4 @@
-"""README numbers come from committed files: every marked section is what xcorr_lib.readme makes."""
+"""README numbers come from committed files: every marked section is what xcorr_lib.report.readme makes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from xcorr_lib import readme
+from xcorr_lib.report import readme
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,7 +12,8 @@ import pytest
 import torch
 from torch import nn
 
-from xcorr_lib import cli, neuron_correlation
+from xcorr_lib import neuron_correlation
+from xcorr_lib.cli import command as cli
 from xcorr_lib.measures.layer_map import layer_map, map_matrices
 from xcorr_lib.nets.capture import capture_activations
 from xcorr_lib.nets.layers import candidate_layers, list_layers, pair_by_depth

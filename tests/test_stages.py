@@ -14,7 +14,7 @@ import torch
 import torchvision
 from torch import nn
 
-from xcorr_lib import cli
+from xcorr_lib.cli import command as cli
 from xcorr_lib.common.devices import resolve_device
 from xcorr_lib.nets.layers import choose_layers, list_layers
 from xcorr_lib.nets.models import make_model

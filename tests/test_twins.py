@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from xcorr_lib import cli
+from xcorr_lib.cli import command as cli
 from xcorr_lib.nets.models import make_model
 from xcorr_lib.nets.sources import load_source
 from xcorr_lib.nets.twins import TwinUnavailableError, twin_seeds, twin_source, untrained_twin

@@ -23,7 +23,10 @@ tests/test_layout.py, reads every import and fails on a violation):
 ``measures/``   cka, cca, rsa, mas, stitching, filter_subspace: other similarity measures
 ``studies/``    one per notebook (fcn_tables, transfer_attack, imagenet_partial, audit,
                 alignment_search, filter_subspace); a study never imports another
-``cli.py``, ``pipeline.py``: entry points (``xcorr``; ``python -m xcorr_lib.pipeline``)
+``cli/``        the ``xcorr`` command and its input checks (entry point)
+``run/``        the notebook runner and its preflight (``python -m xcorr_lib.run``; entry point)
+``report/``     README's generated sections and the teaching site, from the committed reference
+                runs (``python -m xcorr_lib.report.readme``; entry point)
 ==============  ==============================================================================
 
 Where a new thing goes: a new similarity measure -> ``measures/`` (a function of two

@@ -45,8 +45,7 @@ def model_fingerprint(model: nn.Module) -> str:
 # ----------------------------------------------------------------------------- recipes
 #: Package files that cannot change a number: the site, plots, the README's text, the command
 #: line, the runner's plumbing and the provenance bookkeeping itself.
-NOT_IN_RECIPE = ("book/*", "common/plotting.py", "common/provenance.py", "readme.py", "cli.py", "cli_inputs.py",
-                 "pipeline.py", "preflight.py", "*/plots.py")
+NOT_IN_RECIPE = ("report/*", "cli/*", "run/*", "common/plotting.py", "common/provenance.py", "*/plots.py")
 #: Parameters that vary between the runs of one recipe (a seed is a replicate, not a recipe).
 PARAMETERS_NOT_IN_RECIPE = ("profile", "seed")
 

@@ -14,12 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from xcorr_lib.common.checks import check_option
-
-from .datasets import DATASETS, PROTOCOLS, SCRIPTS, SPLITS
+from .datasets import dataset_plan
 from .files import locate, mirror_bases, urls_for
 from .paths import download_dir, resolve_root, search_roots
-from .sources import FileSpec, dataset_spec
+from .sources import FileSpec
 
 __all__ = ["Missing", "needed_files", "missing_dataset_files", "missing_probe_images"]
 
@@ -37,16 +35,9 @@ class Missing:
 
 
 def needed_files(name: str, split: str, protocol: str, script: str = "ethiopic") -> list[FileSpec]:
-    """The files :func:`xcorr_lib.data.load_dataset` reads for this split and protocol."""
-    check_option("dataset", name, DATASETS)
-    check_option("split", split, SPLITS)
-    check_option("protocol", protocol, PROTOCOLS)
-    check_option("script", script, SCRIPTS)
-    if name == "digits":
-        return []
-    spec = dataset_spec(name, script)
-    splits = {"official": [split], "original": ["train", "test"], "test-split": ["test"]}[protocol]
-    return [fs for s in splits for fs in spec.files[s]]
+    """The files :func:`xcorr_lib.data.load_dataset` reads for this split and protocol
+    (:func:`xcorr_lib.data.datasets.dataset_plan`, the loader's own plan)."""
+    return dataset_plan(name, split, protocol, script)[2]
 
 
 def on_a_mirror(url: str, timeout: float = 3.0) -> bool:
@@ -66,14 +57,14 @@ def missing_dataset_files(name: str, split: str, protocol: str, *, script: str =
                           root: str | os.PathLike[str] | None = None) -> list[Missing]:
     """The files of ``needed_files`` that are on none of the search roots nor on a mirror
     of ``$XCORR_DATA_MIRROR`` (those will be downloaded from there)."""
-    if name == "digits":
+    spec, _, files = dataset_plan(name, split, protocol, script)
+    if spec is None:  # digits: embedded in scikit-learn
         return []
-    spec = dataset_spec(name, script)
     looked = tuple(str(base / spec.folder) for base in search_roots(root))
     place = download_dir(spec.folder, root) or resolve_root(root) / spec.folder
     what = f"dataset {name} (protocol {protocol!r})"
     out = []
-    for fs in needed_files(name, split, protocol, script):
+    for fs in files:
         mirrored = [f"{base}/{spec.folder}/{fs.filename}" for base in mirror_bases()]
         if locate(spec, fs, root) is None and not any(on_a_mirror(u) for u in mirrored):
             out.append(Missing(what, fs.filename, looked + tuple(mirrored), str(place / fs.filename),

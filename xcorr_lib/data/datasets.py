@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -86,6 +86,30 @@ def split_indices(n: int, *, test_size: float = TEST_FRACTION, seed: int = SPLIT
     return np.asarray(tr, dtype=np.int64), np.asarray(te, dtype=np.int64)
 
 
+def dataset_plan(name: str, split: str, protocol: str, script: str = "ethiopic"
+                 ) -> tuple[DatasetSpec | None, list[str], list[Any]]:
+    """What :func:`load_dataset` reads for this split and protocol, without reading it: the
+    dataset's spec (None for ``"digits"``, which is embedded in scikit-learn), the file splits
+    it concatenates (``official``: the split itself; ``original``: train and test, split 75/25
+    again; ``test-split``: the test file, split 75/25) and their files. The one place these
+    rules live: the loader and the preflight both call it.
+
+    Raises ValueError (one line) for an unknown name, split, protocol or script, and for
+    ``test-split`` on digits (it has no test file)."""
+    check_option("dataset", name, DATASETS)
+    check_option("split", split, SPLITS)
+    check_option("protocol", protocol, PROTOCOLS)
+    check_option("script", script, SCRIPTS)
+    if name == "digits":
+        if protocol == "test-split":
+            raise ValueError("protocol 'test-split' does not apply to 'digits' (it has no official "
+                             "test file); 'official' and 'original' give its seeded 75/25 split")
+        return None, [], []
+    spec = dataset_spec(name, script)
+    parts = {"official": [split], "original": ["train", "test"], "test-split": ["test"]}[protocol]
+    return spec, parts, [fs for s in parts for fs in spec.files[s]]
+
+
 def load_dataset(name: DatasetName, split: Split = "train",
                  root: str | os.PathLike[str] | None = None, *,
                  protocol: Protocol = "official", script: Script = "ethiopic",
@@ -122,20 +146,15 @@ def load_dataset(name: DatasetName, split: Split = "train",
     DataIntegrityError
         A file is truncated, corrupt or fails its checksum (the message names it).
     """
-    check_option("dataset", name, DATASETS)
-    check_option("split", split, SPLITS)
-    check_option("protocol", protocol, PROTOCOLS)
-    check_option("script", script, SCRIPTS)
-    if name == "digits":
-        return _digits(split, protocol)
-    spec = dataset_spec(name, script)
-    needed = {"official": [split], "original": ["train", "test"], "test-split": ["test"]}[protocol]
+    spec, needed, files = dataset_plan(name, split, protocol, script)
+    if spec is None:
+        return _digits(split)
     label = f"Dataset {name!r}" + (f" (script {script!r})" if name == "afro-mnist" else "")
     hint = ""
     if name == "mnist" and protocol != "test-split":
         hint = ("If only the MNIST test files are available (as on the project's CI machines), "
                 "protocol='test-split' trains and probes on a seeded 75/25 split of the test file.")
-    paths = ensure_files(spec, [fs for s in needed for fs in spec.files[s]], root=root,
+    paths = ensure_files(spec, files, root=root,
                          download=download, progress=progress,
                          what=f"{label}, protocol {protocol!r}, split {split!r},", hint=hint)
     parts = [_read_split(spec, s, paths) for s in needed]
@@ -233,10 +252,7 @@ def _afro_labels(arr: np.ndarray, source: object) -> np.ndarray:
     return check_labels(y, source=source)
 
 
-def _digits(split: str, protocol: str) -> tuple[np.ndarray, np.ndarray]:
-    if protocol == "test-split":
-        raise ValueError("protocol 'test-split' does not apply to 'digits' (it has no official "
-                         "test file); 'official' and 'original' give its seeded 75/25 split")
+def _digits(split: str) -> tuple[np.ndarray, np.ndarray]:
     import torch
     import torch.nn.functional as F
     from sklearn.datasets import load_digits

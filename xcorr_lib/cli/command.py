@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from xcorr_lib.cli_inputs import (CLIError, auto_layers, capture_side, check_modules, layer_table, load_probes,
+from xcorr_lib.cli.inputs import (CLIError, auto_layers, capture_side, check_modules, layer_table, load_probes,
                                   load_side, parse_modules)
 from xcorr_lib.common.devices import resolve_device
 from xcorr_lib.nets import zoo

@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 
-from xcorr_lib import readme
+from xcorr_lib.report import sections
 from xcorr_lib.common.provenance import project_root
 from xcorr_lib.studies import fcn_tables, transfer_attack
 
@@ -156,5 +156,5 @@ def ours_vs_paper_page(tables: Path, profile: str, root: Path | None = None) -> 
     parts += run or ["This run wrote no Table 2, 3 or 4 (`results/tables/` has none of them).", ""]
     parts += ["## The README's reference: Fashion-MNIST, five seeds", ""]
     for key, heading in REFERENCE_SECTIONS.items():
-        parts += [f"### {heading}", "", readme.SECTIONS[key](root), ""]
+        parts += [f"### {heading}", "", sections.SECTIONS[key](root), ""]
     return "\n".join(parts) + "\n"

@@ -1,6 +1,6 @@
 """Before a profile runs: is every dataset, split and weight file it needs on this machine?
 
-``python -m xcorr_lib.pipeline --profile paper`` (``make all``) calls :func:`check` first. It
+``python -m xcorr_lib.run --profile paper`` (``make all``) calls :func:`check` first. It
 reads each notebook's parameters (the profile's values over the notebook's own defaults),
 derives what the notebook will load, and looks for those files without reading or
 downloading them (milliseconds). If anything is missing it prints one table (what, where
@@ -120,7 +120,7 @@ def _missing(splits: Iterable[tuple[str, str, str]], weights: Iterable[tuple[str
 
 
 def missing_inputs(runs: Sequence[tuple[str, Path, Mapping[str, Any]]]) -> dict[str, list[Missing]]:
-    """{notebook: its missing inputs} for the runs of :func:`xcorr_lib.pipeline.plan`."""
+    """{notebook: its missing inputs} for the runs of :func:`xcorr_lib.run.pipeline.plan`."""
     out = {}
     for name, path, params in runs:
         full = full_parameters(path, params)

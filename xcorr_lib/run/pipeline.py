@@ -16,14 +16,14 @@ its own folder (``notebooks/``) as working directory, as in Jupyter; outputs go 
 stops the run: the cell's error is printed, the partial executed notebook is kept and
 :class:`NotebookFailed` is raised (exit status 1 from the command line).
 
-:func:`xcorr_lib.book.build_book` (``--html``) renders executed notebooks as the teaching
+:func:`xcorr_lib.report.book.build_book` (``--html``) renders executed notebooks as the teaching
 site under ``results/html/`` (Sphinx + MyST-NB, nothing re-executed).
 
 Command line::
 
-    python -m xcorr_lib.pipeline --profile smoke [--only NAME ...] [--param KEY=VALUE ...]
-    python -m xcorr_lib.pipeline --list [--profile smoke]
-    python -m xcorr_lib.pipeline --html
+    python -m xcorr_lib.run --profile smoke [--only NAME ...] [--param KEY=VALUE ...]
+    python -m xcorr_lib.run --list [--profile smoke]
+    python -m xcorr_lib.run --html
 """
 
 from __future__ import annotations
@@ -213,7 +213,7 @@ def _in_dependency_order(runs: list, needs: Mapping[str, list[str]], profile: st
             elif not provenance.notebook_ran(other, profile):
                 raise ProfileError(f"{name} needs the outputs of {other}, which is not in this run and has "
                                    f"not run with profile {profile!r} here; run it too (add it to --only) or "
-                                   f"first `python -m xcorr_lib.pipeline --profile {profile} --only {other}`")
+                                   f"first `python -m xcorr_lib.run --profile {profile} --only {other}`")
         state[name] = "done"
         ordered.append(by_name[name])
 
@@ -316,7 +316,7 @@ def _parse_param(text: str) -> tuple[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line entry point; returns the exit status (0 ok, 1 notebook failed, 2 config)."""
-    parser = argparse.ArgumentParser(prog="python -m xcorr_lib.pipeline", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m xcorr_lib.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", help="profile name (notebooks/profiles/<name>.yaml)")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these notebooks")
     parser.add_argument("--param", action="append", type=_parse_param, default=[], metavar="KEY=VALUE",
@@ -342,7 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     notebooks_dir = args.notebooks or _default_notebooks_dir()
     try:
         if args.html:
-            from xcorr_lib.book import BookError, build_book
+            from xcorr_lib.report.book import BookError, build_book
             try:
                 print(f"wrote {build_book(args.out, args.site)}")
             except BookError as err:
@@ -382,7 +382,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _preflight(profile: str, notebooks_dir: Path, only: Sequence[str] | None, override: Mapping[str, Any]):
     """The preflight report of this run, and which of all profiles could run here."""
-    from xcorr_lib import preflight
+    from xcorr_lib.run import preflight
 
     plans = {p: plan(p, notebooks_dir=notebooks_dir)[0] for p in list_profiles(notebooks_dir / "profiles") if p != profile}
     runs = plan(profile, notebooks_dir=notebooks_dir, only=only, params_override=override)[0]

@@ -1,111 +1,25 @@
-"""README sections made from committed result files (``make readme``, ``make readme-check``).
-
-Every number the README quotes from a run sits between ``<!-- NAME:start -->`` and
-``<!-- NAME:end -->`` and is made here from files in the repository: the reference runs
-under ``reference/`` (small CSVs, their manifest and run times, copied there by
-``collect`` from a ``make reference`` run), the benchmark outputs under
-``benchmarks/results/``, and code that needs no data (the chance levels). ``--write``
-rewrites those sections; ``--check`` exits 1, naming each section that differs, when the
-README and the files disagree (``make test`` runs it).
-
-    python -m xcorr_lib.readme --check
-    python -m xcorr_lib.readme --write
-    python -m xcorr_lib.readme collect results/reference/paper-fashion reference/paper-fashion
-    python -m xcorr_lib.readme collect-population results/reference/population reference/population
-    python -m xcorr_lib.readme collect-nulls results/reference/nulls reference/nulls
+"""README's generated sections, each a function of the project root that returns markdown made
+from committed files: the reference runs (:mod:`.reference`), the benchmark outputs under
+``benchmarks/results/`` and code that needs no data (the chance levels). :data:`SECTIONS` maps
+each README marker to its function; the site's "ours vs paper" page shows some of them too.
 """
 
 from __future__ import annotations
 
-import argparse
-import difflib
 import functools
-import json
 import re
-import shutil
-import sys
 from pathlib import Path
 from typing import Callable
 
 import pandas as pd
 
 from xcorr_lib.common.paper import table4 as published_table4
-from xcorr_lib.common.provenance import atomic_write, project_root
 from xcorr_lib.studies import fcn_tables, population, transfer_attack
 from xcorr_lib.studies.fcn_tables.null import null_markdown
 
-__all__ = ["SECTIONS", "render", "update", "check", "collect", "main"]
+from .reference import FASHION, NULL_TABLES, NULLS, POPULATION, read_reference
 
-REFERENCE_TABLES = ("table1_accuracy", "table2_fcn_correlations", "table3_cnn_vs_fcn", "table3_accuracy",
-                    "table4_attack", "attack_perturbation")
-NULL_TABLES, NULLS = ("table2_nulls", "table3_nulls"), Path("reference/nulls")  # make reference-nulls
-MARK = re.compile(r"<!-- (?P<name>[a-z0-9-]+):start -->\n(?:(?P<body>.*?)\n)?<!-- (?P=name):end -->", re.S)
-
-
-# --- collecting a run ----------------------------------------------------------------
-
-def collect(runs: Path, dest: Path, tables: tuple[str, ...] = REFERENCE_TABLES) -> list[Path]:
-    """Copy the small outputs of ``runs/seed-*/`` (a ``make reference`` run) to ``dest/seed-*/``.
-
-    Per seed: the ``tables`` (default :data:`REFERENCE_TABLES`) that exist, ``manifest.csv`` and
-    ``runtime.csv`` (``notebook, seconds`` from papermill's metadata of each executed
-    notebook). ``dest`` is replaced as a whole. Returns the files written.
-    """
-    seeds = sorted(p for p in Path(runs).glob("seed-*") if p.is_dir())
-    if not seeds:
-        raise FileNotFoundError(f"no seed-* folders under {runs}; run `make reference` first")
-    if Path(dest).exists():
-        shutil.rmtree(dest)
-    written = []
-    for run in seeds:
-        out = Path(dest) / run.name
-        out.mkdir(parents=True)
-        for name in tables:
-            if (run / "tables" / f"{name}.csv").is_file():
-                written.append(Path(shutil.copy2(run / "tables" / f"{name}.csv", out)))
-        written.append(Path(shutil.copy2(run / "manifest.csv", out)))
-        times = [{"notebook": nb.stem, "seconds": round(json.loads(nb.read_text())["metadata"]["papermill"]["duration"])}
-                 for nb in sorted((run / "notebooks").glob("*.ipynb"))]
-        pd.DataFrame(times, columns=["notebook", "seconds"]).to_csv(out / "runtime.csv", index=False)
-        written.append(out / "runtime.csv")
-    return written
-
-
-def read_reference(folder: Path, name: str) -> pd.DataFrame:
-    """One table of every seed under ``folder`` stacked, with a ``seed`` column (seeds lacking it skipped)."""
-    frames = [pd.read_csv(p / f"{name}.csv", keep_default_na=False, na_values=[""]).assign(seed=int(p.name[5:]))
-              for p in sorted(Path(folder).glob("seed-*")) if (p / f"{name}.csv").is_file()]
-    if not frames:
-        raise FileNotFoundError(f"no {name}.csv under {folder}/seed-*")
-    return pd.concat(frames, ignore_index=True)
-
-
-POPULATION = Path("reference/population")
-POPULATION_TABLES = ("population_models", "population_prediction", "population_measure_differences")
-
-
-def collect_population(run: Path, dest: Path) -> list[Path]:
-    """Copy the small outputs of a paper-profile run of notebook 08 (``run`` = its results
-    folder) to ``dest``: :data:`POPULATION_TABLES`, ``manifest.csv``, ``runtime.csv``, and
-    ``population_reference_pairs.csv``, the rows of ``population_pairs.csv`` whose
-    ``model_b`` is the best CNN (each model's alignment with the reference). ``dest`` is
-    replaced as a whole."""
-    run, dest = Path(run), Path(dest)
-    if not (run / "tables" / "population_models.csv").is_file():
-        raise FileNotFoundError(f"no tables/population_models.csv under {run}; run `make reference-population` first")
-    if dest.exists():
-        shutil.rmtree(dest)
-    dest.mkdir(parents=True)
-    written = [Path(shutil.copy2(run / "tables" / f"{n}.csv", dest)) for n in POPULATION_TABLES]
-    written.append(Path(shutil.copy2(run / "manifest.csv", dest)))
-    models = pd.read_csv(dest / "population_models.csv")
-    pairs = pd.read_csv(run / "tables" / "population_pairs.csv")
-    ref = population.references(models)["best_cnn"]
-    pairs[pairs["model_b"] == ref].to_csv(dest / "population_reference_pairs.csv", index=False)
-    nb = json.loads((run / "notebooks" / "08_population.ipynb").read_text())
-    pd.DataFrame([{"notebook": "08_population", "seconds": round(nb["metadata"]["papermill"]["duration"])}]
-                 ).to_csv(dest / "runtime.csv", index=False)
-    return [*written, dest / "population_reference_pairs.csv", dest / "runtime.csv"]
+__all__ = ["SECTIONS", "spread"]
 
 
 # --- formatting ------------------------------------------------------------------------
@@ -124,7 +38,6 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 # --- the Fashion-MNIST reference run ---------------------------------------------------
 
-FASHION = Path("reference/paper-fashion")
 CHANCE_LINE = 0.2  # test accuracy below this on 10 classes: the network did not learn
 MAIN_NET4 = "paper"
 
@@ -329,70 +242,3 @@ SECTIONS: dict[str, Callable[[Path], str]] = {
     "fashion-table2": fashion_table2, "fashion-table3": fashion_table3, "fashion-accuracy": fashion_accuracy,
     "fashion-attack": fashion_attack, "population-answer": population_answer, "null-cells": null_cells,
 }
-
-
-# --- README ----------------------------------------------------------------------------
-
-def render(root: Path | None = None) -> dict[str, str]:
-    """Every generated section's text, from the files under ``root`` (default: the project)."""
-    root = Path(root or project_root())
-    return {name: make(root) for name, make in SECTIONS.items()}
-
-
-def update(text: str, sections: dict[str, str]) -> str:
-    """``text`` with each marked section's body replaced; a marker without a section is an error."""
-    def replace(m: re.Match) -> str:
-        if m["name"] not in sections:
-            raise KeyError(f"README marks a section {m['name']!r} that no code makes; known: {sorted(sections)}")
-        return f"<!-- {m['name']}:start -->\n{sections[m['name']]}\n<!-- {m['name']}:end -->"
-
-    return MARK.sub(replace, text)
-
-
-def marked_sections(text: str) -> dict[str, str]:
-    """{name: body} of every marked section in ``text`` (an empty section's body is "")."""
-    return {m["name"]: m["body"] or "" for m in MARK.finditer(text)}
-
-
-def check(readme: Path, sections: dict[str, str]) -> list[str]:
-    """Names of the sections whose README text differs from ``sections`` (and of sections the README lacks)."""
-    found = marked_sections(readme.read_text())
-    return [name for name in sections if found.get(name) != sections[name]]
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m xcorr_lib.readme", description=__doc__.split("\n\n")[0])
-    parser.add_argument("action", nargs="?", choices=["collect", "collect-population", "collect-nulls"],
-                        help="copy a reference run's small files")
-    parser.add_argument("paths", nargs="*", help="collect: RUNS DEST")
-    parser.add_argument("--check", action="store_true", help="exit 1 when README and the files disagree")
-    parser.add_argument("--write", action="store_true", help="rewrite README's generated sections")
-    parser.add_argument("--readme", type=Path, default=None, help="default: README.md of the project")
-    args = parser.parse_args(argv)
-    if args.action:
-        runs, dest = (Path(p) for p in args.paths)
-        files = (collect_population(runs, dest) if args.action == "collect-population"
-                 else collect(runs, dest, NULL_TABLES if args.action == "collect-nulls" else REFERENCE_TABLES))
-        print(f"{len(files)} files -> {dest}")
-        return 0
-    readme = args.readme or project_root() / "README.md"
-    sections = render()
-    if args.write:
-        atomic_write(readme, lambda tmp: tmp.write_text(update(readme.read_text(), sections)))
-        print(f"README: {len(sections)} sections written")
-        return 0
-    stale, in_readme = check(readme, sections), marked_sections(readme.read_text())
-    for name in stale:
-        found = in_readme.get(name)
-        print(f"README section {name!r} " + ("is missing" if found is None else "differs from its files:"))
-        if found is not None:
-            sys.stdout.writelines(difflib.unified_diff(found.splitlines(True), sections[name].splitlines(True),
-                                                       "README", "files", n=0))
-            print()
-    if stale:
-        print("run `make readme` to regenerate, or fix the files")
-    return 1 if stale else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
