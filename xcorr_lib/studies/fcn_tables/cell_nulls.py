@@ -165,7 +165,7 @@ def nulls_markdown(*tables: pd.DataFrame) -> str:
     sentence per Table 3 setting on whether the trained CNN beats its untrained twins."""
     header = ["table", "dataset", "probes", "cells", "published", "ours [95% interval]", "independent units",
               "shuffled probes", "untrained twin", "published above all nulls", "ours above shuffled (p < 0.05)",
-              "ours above twin"]
+              "ours - shuffled, in its sds (median)", "ours above twin"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     sentences = []
     for t in map(_published_probes, tables):
@@ -179,7 +179,9 @@ def nulls_markdown(*tables: pd.DataFrame) -> str:
                 f"{g.null_shuffled_mean.mean():.3f} (sd {g.null_shuffled_sd.mean():.3f})", f"{g.null_untrained_mean.mean():.3f}",
                 f"{int((g.published[pub] > top[pub]).sum())}/{int(pub.sum())}" if pub.any() else
                 f"- ({int(g.published_probes.iloc[0])} probes)",
-                f"{int((g.p_shuffled < 0.05).sum())}/{len(g)}", f"{int((twin_gap > 0).sum())}/{len(g)}"]) + " |")
+                f"{int((g.p_shuffled < 0.05).sum())}/{len(g)}",
+                f"{float(((g.score - g.null_shuffled_mean) / g.null_shuffled_sd).median()):.1f}",
+                f"{int((twin_gap > 0).sum())}/{len(g)}"]) + " |")
             if str(tab) == "3":
                 sentences.append(
                     f"Table 3, {dataset}, {count} {kind} probes: against its untrained twins the trained CNN scores "
