@@ -179,3 +179,20 @@ def test_a_failed_build_keeps_the_previous_site(tmp_path: Path, monkeypatch: pyt
     with pytest.raises(BookError, match="exited with 2"):
         build.build_book(tmp_path / "nb", site)
     assert (site / "index.html").read_text() == "previous site"
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb")),
+                         ids=lambda p: p.stem)
+def test_every_saved_figure_cell_carries_its_caption_and_alt_text(path: Path) -> None:
+    """The site shows each figure with a caption and alt text taken from its cell's metadata
+    (the browser test checks the built pages; this finds a bare cell before any build)."""
+    nb = nbformat.read(str(path), as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type != "code" or "plt.show()" not in cell.source:
+            continue
+        meta = cell.metadata.get("mystnb", {})
+        caption, alt = meta.get("figure", {}).get("caption"), meta.get("image", {}).get("alt")
+        assert caption and alt, f"{path.name}: a figure cell without mystnb caption/alt: {cell.source[:80]!r}"
+        saved = re.findall(r'save_figure\(fig, (?:"([^"]+)"|f"([^"]+)")', cell.source)
+        if saved and saved[0][0]:
+            assert meta["figure"].get("name") == saved[0][0], f"{path.name}: figure name != saved file stem"
