@@ -52,6 +52,7 @@ from xcorr_lib.common.checks import check_option, check_positive_int
 from xcorr_lib.common.fingerprints import data_fingerprint, model_fingerprint
 from xcorr_lib.common.provenance import atomic_write, results_dir
 from xcorr_lib.nets.evaluate import as_class_labels, as_pixel_images, check_labels_fit, evaluate
+from xcorr_lib.nets.hooks import model_device
 from xcorr_lib.nets.models import make_cnn, make_model
 from xcorr_lib.nets.training import CNN_RECIPE, net_seed, train
 
@@ -71,10 +72,6 @@ def _check_eps(eps: float) -> float:
     return float(eps)
 
 
-def _device_of(model: nn.Module) -> torch.device:
-    return next(model.parameters(), torch.empty(0)).device
-
-
 # --------------------------------------------------------------------------- FGSM
 def attack_loss(logits: torch.Tensor, y: torch.Tensor, loss: LossName = "original") -> torch.Tensor:
     """Batch-mean loss the attack ascends: ``"original"`` = cross-entropy of
@@ -88,7 +85,7 @@ def attack_loss(logits: torch.Tensor, y: torch.Tensor, loss: LossName = "origina
 def _fgsm(model: nn.Module, X: np.ndarray, y: np.ndarray, eps: float, loss: str,
           batch_size: int) -> tuple[np.ndarray, int]:
     """One FGSM step on validated arrays. Returns (X_new, number of zero-gradient pixels)."""
-    device, was_training, out, n_zero = _device_of(model), model.training, np.empty_like(X), 0
+    device, was_training, out, n_zero = model_device(model), model.training, np.empty_like(X), 0
     model.eval()
     try:
         for start in range(0, X.shape[0], batch_size):

@@ -22,6 +22,7 @@ from torch import nn
 
 from xcorr_lib.common import devices
 from xcorr_lib.common.checks import check_positive_int
+from xcorr_lib.nets.hooks import model_device
 
 __all__ = ["as_tensors", "as_pixel_images", "as_class_labels", "check_labels_fit", "predict_logits", "predict",
            "predict_labels", "evaluate", "accuracy_rows", "relative_degradation", "evaluate_attack"]
@@ -55,7 +56,7 @@ def predict_logits(model: nn.Module, X: Any, batch_size: int = 1000,
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     Xt, _ = as_tensors(X)
-    home = next(model.parameters()).device
+    home = model_device(model)
     dev = home if device is None else devices.torch_device(device)
     was_training = model.training
     model.eval()
@@ -131,7 +132,7 @@ def check_labels_fit(model: nn.Module, X: np.ndarray, y: np.ndarray) -> None:
     """Raise when a label is not a valid output index of ``model``."""
     was_training, _ = model.training, model.eval()
     with torch.no_grad():
-        n_out = model(torch.from_numpy(X[:1]).to(next(model.parameters(), torch.empty(0)).device)).shape[-1]
+        n_out = model(torch.from_numpy(X[:1]).to(model_device(model))).shape[-1]
     model.train(was_training)
     if y.max() >= n_out:
         raise ValueError(f"label {int(y.max())} is out of range for a model with {n_out} outputs")

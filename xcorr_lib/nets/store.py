@@ -22,6 +22,7 @@ from xcorr_lib.common import devices
 from xcorr_lib.common.fingerprints import model_fingerprint
 from xcorr_lib.common.provenance import atomic_write, results_dir
 from xcorr_lib.nets.capture import capture_all
+from xcorr_lib.nets.hooks import model_device
 
 __all__ = ["probe_hash", "stored_acts"]
 
@@ -42,7 +43,7 @@ def stored_acts(model: nn.Module, probe: Any, *, stem: str, folder: Path | None 
     ``probe_key``: :func:`probe_hash` of ``probe`` when the caller has it (saves hashing
     the probe set once per model); ``device``: where the capture runs (default: where the model is)."""
     folder = Path(folder) if folder is not None else results_dir() / "activations"
-    dev = devices.torch_device(device) if device is not None else next(model.parameters()).device
+    dev = devices.torch_device(device) if device is not None else model_device(model)
     key = f"{model_fingerprint(model)[:16]}-{probe_key or probe_hash(probe)}" + ("" if dev.type == "cpu" else f"-{dev.type}")
     acts_path, layers_path = folder / f"{stem}-{key}.npy", folder / f"{stem}-{key}-layers.npy"
     if acts_path.is_file() and layers_path.is_file():

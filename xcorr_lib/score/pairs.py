@@ -164,7 +164,8 @@ def pair_matrix(models: Mapping[str, tiles.Source], measure: str | Callable[[Any
     if len(names) < 1 or len(set(map(str, names))) != len(names):
         raise ValueError(f"models needs at least one model and distinct names, got {names}")
     check_positive_int("tile_size", tile_size)
-    device = None if device is None or resolve_device(device) == "cpu" else resolve_device(device)
+    device = None if device is None else resolve_device(device)
+    device = None if device == "cpu" else device  # the CPU is the default: its tiles keep their keys
     if measure == "score":
         check_option("variant", variant, VARIANTS)
         check_option("direction", direction, DIRECTIONS)

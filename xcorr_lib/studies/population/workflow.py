@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -21,6 +20,7 @@ from xcorr_lib.nets.evaluate import evaluate_attack
 from xcorr_lib.nets.family import n_params, train_spec
 from xcorr_lib.nets.store import probe_hash, stored_acts
 from xcorr_lib.score.correlation import neuron_correlation
+from xcorr_lib.score.tiles import load_acts
 
 from .design import population
 from .stats import references
@@ -109,17 +109,13 @@ def above_null(sources: Mapping[str, tuple[Any, np.ndarray]], reference: str, se
     draws: the reference's probes in random order), in ``setting`` (variant, direction): does
     alignment above its own null predict better than the raw score? K x K, NaN but the
     reference's column (row model -> reference, as :func:`~.stats.alignment` reads it)."""
-    def load(src: tuple[Any, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        acts, layers = src
-        return (np.load(acts, mmap_mode="r") if isinstance(acts, (str, Path)) else acts), layers
-
     names = list(sources)
     out = pd.DataFrame(np.nan, index=names, columns=names)
-    ref_acts, ref_layers = load(sources[reference])
+    ref_acts, ref_layers = load_acts(sources[reference][0]), sources[reference][1]
     for name in names:
         if name == reference:
             continue
-        res = neuron_correlation(*load(sources[name]), ref_acts, ref_layers, variant=setting["variant"],
+        res = neuron_correlation(load_acts(sources[name][0]), sources[name][1], ref_acts, ref_layers, variant=setting["variant"],
                                  direction=setting["direction"], null="shuffle", n_null=n_null, seed=seed, device=device)
         out.loc[name, reference] = res.score - res.nulls["shuffle"].mean
     return out
