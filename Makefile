@@ -23,7 +23,7 @@ SHARED_DATA    := $(abspath $(CURDIR)/../shared/data)
 XCORR_DATA_DIR ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),$(CURDIR)/data)
 export XCORR_DATA_DIR
 
-.PHONY: help venv all quick test lab html clean readme readme-check reference reference-population reference-nulls
+.PHONY: help venv all quick test lab html clean readme readme-check reference reference-population
 
 help:  ## Show this help
 	@echo "usage: make <target> [PROFILE=paper|smoke|paper-fashion] [DEVICE=cpu|cuda]   (PROFILE=$(PROFILE), XCORR_DATA_DIR=$(XCORR_DATA_DIR))"
@@ -63,36 +63,21 @@ readme: $(VENV)  ## Regenerate README's marked sections from reference/, benchma
 readme-check: $(VENV)  ## Exit non-zero when a README number differs from its committed result file
 	$(PY) -m xcorr_lib.report.readme --check
 
-# The README's Fashion-MNIST numbers: notebooks 01-02 for REF_SEEDS, notebook 03 for the first
-# seed, each seed in its own results folder; then their small CSVs go to reference/paper-fashion/.
-REF_SEEDS ?= 0 1 2 3 4
-REF_RUNS  := results/reference/paper-fashion
-reference: $(VENV)  ## Rerun the README's paper-fashion numbers (hours on 2 cores) and copy them to reference/
-	first=1; for s in $(REF_SEEDS); do \
-	  nbs="01_fcn_correlations 02_cnn_vs_fcn"; [ $$first = 1 ] && nbs="$$nbs 03_transfer_attack"; first=0; \
-	  XCORR_RESULTS_DIR=$(CURDIR)/$(REF_RUNS)/seed-$$s XCORR_FIGURES_DIR=$(CURDIR)/$(REF_RUNS)/seed-$$s/figures \
-	    $(PY) -m xcorr_lib.run --profile paper-fashion --portable --only $$nbs --param seed=$$s --out $(REF_RUNS)/seed-$$s/notebooks; \
-	done
-	$(PY) -m xcorr_lib.report.readme collect $(REF_RUNS) reference/paper-fashion
+# The README's Fashion-MNIST numbers: paper-fashion notebooks 01-02 for REF_SEEDS (03 too for the
+# first), portable, each seed in its own results folder, REF_JOBS side by side; each finished seed's
+# small CSVs go to reference/paper-fashion/seed-N/ (commit them). Seeds already there under the
+# current recipe are skipped, so a stopped run resumes.
+REF_SEEDS ?= 0-9
+REF_JOBS  ?= 2
+reference: $(VENV)  ## Rerun the README's paper-fashion seeds (hours on 2 cores; resumable) into reference/
+	$(PY) -m xcorr_lib.run.reference fashion --seeds "$(REF_SEEDS)" --jobs $(REF_JOBS)
 	$(MAKE) --no-print-directory readme
 
 # The README's population answer: notebook 08 with the paper-fashion profile (68 networks),
-# in its own results folder; then its small CSVs go to reference/population/.
-POP_RUN := results/reference/population
-reference-population: $(VENV)  ## Rerun notebook 08's paper population (about an hour on 2 cores) and copy it to reference/
-	XCORR_RESULTS_DIR=$(CURDIR)/$(POP_RUN) XCORR_FIGURES_DIR=$(CURDIR)/$(POP_RUN)/figures \
-	  $(PY) -m xcorr_lib.run --profile paper-fashion --portable --only 08_population --out $(POP_RUN)/notebooks
-	$(PY) -m xcorr_lib.report.readme collect-population $(POP_RUN) reference/population
-	$(MAKE) --no-print-directory readme
-
-# The README's nulls of the published cells: notebooks 01-02 of paper-fashion (Fashion-MNIST and
-# MNIST's test split), seed 0, in their own results folder; the nulls tables go to reference/nulls/.
-NULLS_RUN := results/reference/nulls
-reference-nulls: $(VENV)  ## Rerun the published cells' nulls (paper-fashion notebooks 01-02, seed 0, ~20 min) and copy them to reference/
-	XCORR_RESULTS_DIR=$(CURDIR)/$(NULLS_RUN)/seed-0 XCORR_FIGURES_DIR=$(CURDIR)/$(NULLS_RUN)/seed-0/figures \
-	  $(PY) -m xcorr_lib.run --profile paper-fashion --portable --only 01_fcn_correlations 02_cnn_vs_fcn \
-	  --out $(NULLS_RUN)/seed-0/notebooks
-	$(PY) -m xcorr_lib.report.readme collect-nulls $(NULLS_RUN) reference/nulls
+# in its own results folder; then its small CSVs go to reference/population/ (skipped when
+# they were made under the current recipe).
+reference-population: $(VENV)  ## Rerun notebook 08's paper population (about an hour on 2 cores) into reference/
+	$(PY) -m xcorr_lib.run.reference population
 	$(MAKE) --no-print-directory readme
 
 lab: $(VENV)  ## Open JupyterLab on the project

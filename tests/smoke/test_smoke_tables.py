@@ -29,3 +29,15 @@ def test_every_published_cell_stands_beside_its_nulls(name: str, cells: int) -> 
     assert table.published.notna().all() and table[["null_analytic", "null_shuffled_mean",
                                                     "null_untrained_mean"]].notna().all().all()
     assert (Path(TABLES).parent / "figures" / f"{name}.png").is_file()
+
+
+def test_recipes_are_known_before_a_run() -> None:
+    """What `make reference` skips by: the recipe each notebook recorded equals the one
+    computed beforehand from the profile (xcorr_lib.run.reference.expected_recipes)."""
+    from xcorr_lib.run import pipeline, reference
+
+    manifest = pd.read_csv(Path(TABLES).parent / "manifest.csv", keep_default_na=False, dtype=str)
+    runs = manifest[manifest["kind"] == "notebook"].drop_duplicates("notebook", keep="last")
+    portable = pipeline.profile_options("smoke", Path(pipeline.__file__).parents[2] / "notebooks" / "profiles")["portable"]
+    expected = reference.expected_recipes(list(runs["notebook"]), profile="smoke", portable=portable)
+    assert len(runs) >= 9 and dict(zip(runs["notebook"], runs["recipe"])) == expected

@@ -120,6 +120,21 @@ def atomic_write(path: Path, write: Any) -> Path:
     return path
 
 
+def run_recipe(notebook: str, params: Mapping[str, Any], *, portable: bool, device: str = "") -> str:
+    """The recipe a run of ``notebook`` records (:func:`~xcorr_lib.common.fingerprints.recipe_fingerprint`
+    of this package, ``notebooks/<notebook>.ipynb`` and ``params`` in this numeric mode); a GPU
+    ``device`` (``"cuda:0 (...)"``) joins the parameters, the CPU does not. Known before a run,
+    so a finished run can be recognised and skipped (``make reference``)."""
+    from xcorr_lib.common import fingerprints
+
+    recipe_params = dict(params)
+    if device and not device.startswith("cpu"):
+        recipe_params["device"] = device.split(":")[0].split(" ")[0]
+    return fingerprints.recipe_fingerprint(Path(__file__).resolve().parents[1],
+                                           project_root() / "notebooks" / f"{notebook}.ipynb",
+                                           recipe_params, portable)
+
+
 def record(artifact: Path, kind: str, *, notebook: str, profile: str = "",
            params: Mapping[str, Any] | None = None, seed: int | None = None,
            data: str = "", machine: Mapping[str, Any] | None = None, device: str = "") -> None:
@@ -132,15 +147,10 @@ def record(artifact: Path, kind: str, *, notebook: str, profile: str = "",
     the run computed (:func:`xcorr_lib.common.devices.describe_device`, e.g. ``"cpu"`` or
     ``"cuda:0 (NVIDIA H100 80GB HBM3)"``); a GPU is part of the recipe, the CPU is not (so CPU
     recipes stay what they were before devices were recorded)."""
-    from xcorr_lib.common import fingerprints, numerics
+    from xcorr_lib.common import numerics
 
     machine = dict(machine or numerics.machine())
-    recipe_params = dict(params or {})
-    if device and not device.startswith("cpu"):
-        recipe_params["device"] = device.split(":")[0].split(" ")[0]
-    recipe = fingerprints.recipe_fingerprint(Path(__file__).resolve().parents[1],
-                                             project_root() / "notebooks" / f"{notebook}.ipynb",
-                                             recipe_params, bool(machine.get("portable")))
+    recipe = run_recipe(notebook, params or {}, portable=bool(machine.get("portable")), device=device)
     manifest = results_dir() / "manifest.csv"
     new = not manifest.exists()
     try:

@@ -12,7 +12,6 @@ README and the files disagree (``make test`` runs it).
     python -m xcorr_lib.report.readme --write
     python -m xcorr_lib.report.readme collect results/reference/paper-fashion reference/paper-fashion
     python -m xcorr_lib.report.readme collect-population results/reference/population reference/population
-    python -m xcorr_lib.report.readme collect-nulls results/reference/nulls reference/nulls
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from pathlib import Path
 
 from xcorr_lib.common.provenance import atomic_write, project_root
 
-from .reference import (FASHION, NULL_TABLES, REFERENCE_TABLES, collect, collect_population,  # noqa: F401
+from .reference import (FASHION, REFERENCE_TABLES, collect, collect_population,  # noqa: F401
                         read_reference)
 from .sections import SECTIONS, spread  # noqa: F401
 
@@ -65,7 +64,7 @@ def check(readme: Path, sections: dict[str, str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m xcorr_lib.report.readme", description=__doc__.split("\n\n")[0])
-    parser.add_argument("action", nargs="?", choices=["collect", "collect-population", "collect-nulls"],
+    parser.add_argument("action", nargs="?", choices=["collect", "collect-population"],
                         help="copy a reference run's small files")
     parser.add_argument("paths", nargs="*", help="collect: RUNS DEST")
     parser.add_argument("--check", action="store_true", help="exit 1 when README and the files disagree")
@@ -75,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.action:
         runs, dest = (Path(p) for p in args.paths)
         files = (collect_population(runs, dest) if args.action == "collect-population"
-                 else collect(runs, dest, NULL_TABLES if args.action == "collect-nulls" else REFERENCE_TABLES))
+                 else collect(runs, dest, REFERENCE_TABLES))
         print(f"{len(files)} files -> {dest}")
         return 0
     readme = args.readme or project_root() / "README.md"

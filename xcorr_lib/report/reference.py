@@ -14,46 +14,97 @@ import pandas as pd
 
 from xcorr_lib.studies import population
 
-__all__ = ["FASHION", "NULLS", "NULL_TABLES", "POPULATION", "POPULATION_TABLES", "REFERENCE_TABLES", "collect",
-           "collect_population", "read_reference"]
+__all__ = ["FASHION", "NULL_TABLES", "POPULATION", "POPULATION_TABLES", "REFERENCE_TABLES", "RecipeMismatch",
+           "check_one_recipe", "collect", "collect_seed", "collect_population", "read_reference", "recipes"]
 
+NULL_TABLES = ("table2_nulls", "table3_nulls")  # every published cell beside its nulls (notebooks 01, 02)
 REFERENCE_TABLES = ("table1_accuracy", "table2_fcn_correlations", "table3_cnn_vs_fcn", "table3_accuracy",
-                    "table4_attack", "attack_perturbation")
-NULL_TABLES, NULLS = ("table2_nulls", "table3_nulls"), Path("reference/nulls")  # make reference-nulls
+                    "table4_attack", "attack_perturbation", *NULL_TABLES)
 FASHION = Path("reference/paper-fashion")
 
 
-def collect(runs: Path, dest: Path, tables: tuple[str, ...] = REFERENCE_TABLES) -> list[Path]:
-    """Copy the small outputs of ``runs/seed-*/`` (a ``make reference`` run) to ``dest/seed-*/``.
+def collect_seed(run: Path, dest: Path, tables: tuple[str, ...] = REFERENCE_TABLES) -> list[Path]:
+    """Copy one finished seed's small outputs (``run`` = its results folder, e.g.
+    ``results/reference/paper-fashion/seed-3``) to ``dest`` (``reference/paper-fashion/seed-3``).
 
-    Per seed: the ``tables`` (default :data:`REFERENCE_TABLES`) that exist, ``manifest.csv`` and
-    ``runtime.csv`` (``notebook, seconds`` from papermill's metadata of each executed
-    notebook). ``dest`` is replaced as a whole. Returns the files written.
+    Written: the ``tables`` (default :data:`REFERENCE_TABLES`) that exist, ``manifest.csv`` and
+    ``runtime.csv`` (``notebook, seconds`` from papermill's metadata of each executed notebook).
+    The copy is made beside ``dest`` and then renamed over it, so a killed collect leaves the
+    old seed or the new one, never half of each. Returns the files written.
     """
+    run, dest = Path(run), Path(dest)
+    if not (run / "manifest.csv").is_file():
+        raise FileNotFoundError(f"{run} has no manifest.csv: not a finished run")
+    partial = dest.parent / f".{dest.name}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    names = [f"{name}.csv" for name in tables if (run / "tables" / f"{name}.csv").is_file()]
+    for name in names:
+        shutil.copy2(run / "tables" / name, partial)
+    shutil.copy2(run / "manifest.csv", partial)
+    times = [{"notebook": nb.stem, "seconds": round(json.loads(nb.read_text())["metadata"]["papermill"]["duration"])}
+             for nb in sorted((run / "notebooks").glob("*.ipynb"))]
+    pd.DataFrame(times, columns=["notebook", "seconds"]).to_csv(partial / "runtime.csv", index=False)
+    old = dest.parent / f".{dest.name}.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if dest.exists():
+        dest.rename(old)
+    partial.rename(dest)
+    shutil.rmtree(old, ignore_errors=True)
+    return [dest / name for name in (*names, "manifest.csv", "runtime.csv")]
+
+
+def collect(runs: Path, dest: Path, tables: tuple[str, ...] = REFERENCE_TABLES) -> list[Path]:
+    """:func:`collect_seed` for every ``runs/seed-*/`` into ``dest/seed-*/``; seeds already
+    under ``dest`` that ``runs`` lacks are kept. Returns the files written."""
     seeds = sorted(p for p in Path(runs).glob("seed-*") if p.is_dir())
     if not seeds:
         raise FileNotFoundError(f"no seed-* folders under {runs}; run `make reference` first")
-    if Path(dest).exists():
-        shutil.rmtree(dest)
-    written = []
-    for run in seeds:
-        out = Path(dest) / run.name
-        out.mkdir(parents=True)
-        for name in tables:
-            if (run / "tables" / f"{name}.csv").is_file():
-                written.append(Path(shutil.copy2(run / "tables" / f"{name}.csv", out)))
-        written.append(Path(shutil.copy2(run / "manifest.csv", out)))
-        times = [{"notebook": nb.stem, "seconds": round(json.loads(nb.read_text())["metadata"]["papermill"]["duration"])}
-                 for nb in sorted((run / "notebooks").glob("*.ipynb"))]
-        pd.DataFrame(times, columns=["notebook", "seconds"]).to_csv(out / "runtime.csv", index=False)
-        written.append(out / "runtime.csv")
-    return written
+    return [path for run in seeds for path in collect_seed(run, Path(dest) / run.name, tables)]
+
+
+class RecipeMismatch(ValueError):
+    """The seeds of one reference folder were made under different recipes and cannot be pooled."""
+
+
+def _seed_dirs(folder: Path) -> list[Path]:
+    return sorted((p for p in Path(folder).glob("seed-*") if p.is_dir()), key=lambda p: int(p.name[5:]))
+
+
+def recipes(folder: Path) -> pd.DataFrame:
+    """The recipe of every executed notebook of every seed under ``folder``: columns seed,
+    notebook, recipe ("" where the run recorded none, i.e. made before recipes were recorded)."""
+    rows = []
+    for seed_dir in _seed_dirs(folder):
+        manifest = pd.read_csv(seed_dir / "manifest.csv", keep_default_na=False, dtype=str)
+        recipe = manifest["recipe"] if "recipe" in manifest else pd.Series("", index=manifest.index)
+        for notebook, found in recipe.groupby(manifest["notebook"], sort=True):
+            rows += [{"seed": int(seed_dir.name[5:]), "notebook": notebook, "recipe": r} for r in sorted(set(found))]
+    return pd.DataFrame(rows, columns=["seed", "notebook", "recipe"])
+
+
+def check_one_recipe(folder: Path) -> None:
+    """Raise :class:`RecipeMismatch`, naming the seeds of each recipe, when the seeds under
+    ``folder`` ran one notebook under different recipes (or one under none): such seeds are
+    rerun under one recipe, never pooled."""
+    found = recipes(folder)
+    problems = []
+    for notebook, rows in found.groupby("notebook", sort=True):
+        if rows["recipe"].nunique() > 1:
+            groups = [f"{recipe or 'no recipe recorded'} (seed{'s' if len(g) > 1 else ''} "
+                      f"{', '.join(map(str, sorted(g['seed'])))})" for recipe, g in rows.groupby("recipe", sort=True)]
+            problems.append(f"{notebook}: {'; '.join(groups)}")
+    if problems:
+        raise RecipeMismatch(f"{folder}: seeds made under different recipes cannot be pooled; rerun the "
+                             f"odd ones under the current recipe (`make reference`): " + " | ".join(problems))
 
 
 def read_reference(folder: Path, name: str) -> pd.DataFrame:
-    """One table of every seed under ``folder`` stacked, with a ``seed`` column (seeds lacking it skipped)."""
+    """One table of every seed under ``folder`` stacked, with a ``seed`` column (seeds lacking it
+    skipped). Raises :class:`RecipeMismatch` when the seeds' recipes differ (:func:`check_one_recipe`)."""
+    check_one_recipe(folder)
     frames = [pd.read_csv(p / f"{name}.csv", keep_default_na=False, na_values=[""]).assign(seed=int(p.name[5:]))
-              for p in sorted(Path(folder).glob("seed-*")) if (p / f"{name}.csv").is_file()]
+              for p in _seed_dirs(folder) if (p / f"{name}.csv").is_file()]
     if not frames:
         raise FileNotFoundError(f"no {name}.csv under {folder}/seed-*")
     return pd.concat(frames, ignore_index=True)

@@ -17,7 +17,8 @@ from xcorr_lib.common.paper import table4 as published_table4
 from xcorr_lib.studies import fcn_tables, population, transfer_attack
 from xcorr_lib.studies.fcn_tables.null import null_markdown
 
-from .reference import FASHION, NULL_TABLES, NULLS, POPULATION, read_reference
+from .placement import offset, percentile_of, place
+from .reference import FASHION, NULL_TABLES, POPULATION, read_reference
 
 __all__ = ["SECTIONS", "spread"]
 
@@ -52,9 +53,24 @@ def fashion_setup(root: Path) -> str:
     commits = ", ".join(sorted(manifest["git_commit"].astype(str).unique()))
     software = "; ".join(sorted(manifest["software"].dropna().astype(str).unique())) or "software not recorded"
     return (f"Seeds {', '.join(map(str, seeds))} (profile `{manifest['profile'].iloc[0]}`, commits {commits}; "
-            f"{software}). Notebooks 01 + 02 took {spread(per_seed / 60, '.0f')} min per seed "
-            f"on 2 cores with two seeds running at once; cells show the mean over seeds and, in brackets, the "
-            f"lowest and highest value over the seeds. Files: `{FASHION}/`.")
+            f"{software}; {_recipes_and_machines(manifest)}). Notebooks 01 + 02 took {spread(per_seed / 60, '.0f')} "
+            f"min per seed on 2 cores with two seeds running at once; cells show the mean over seeds and, in "
+            f"brackets, the lowest and highest value over the seeds. Files: `{FASHION}/`.")
+
+
+def _recipes_and_machines(manifest: pd.DataFrame) -> str:
+    """"recipes 01 ab12..., 02 cd34...; machine AMD EPYC, portable (torch AVX2), ..." from a manifest."""
+    import json
+
+    runs = manifest[manifest["kind"] == "notebook"] if "kind" in manifest else manifest.iloc[:0]
+    if "recipe" not in runs or runs["recipe"].isna().all():
+        return "recipe and machine not recorded"
+    recipes = ", ".join(f"{nb[:2]} `{r}`" for nb, r in runs.groupby("notebook")["recipe"].first().items())
+    machines = sorted({(m["cpu"], m["cores"], m["portable"], m["cpu_capability"], m["torch_threads"])
+                       for m in runs["machine"].map(json.loads)})
+    shown = "; ".join(f"{cpu}, {cores} cores, {'portable' if portable else 'native'} (torch {capability}), "
+                      f"{threads} torch threads" for cpu, cores, portable, capability, threads in machines)
+    return f"recipes {recipes}; machine{'s' if len(machines) > 1 else ''} {shown}"
 
 
 def _score_cells(scores: pd.DataFrame, keys: list[str], paper: pd.DataFrame) -> tuple[list[list[str]], pd.DataFrame]:
@@ -68,14 +84,21 @@ def _score_cells(scores: pd.DataFrame, keys: list[str], paper: pd.DataFrame) -> 
             for k, v in zip(keys, key):
                 sel = sel[sel[k] == v]
             if sel.empty:
-                row += ["", ""]
+                row += ["", ""] + ([""] if (setting, net4) == labels[0] else [])
                 continue
             row += [spread(sel["score"]), f"{sel['score'].mean() - pub['paper_score'].iloc[0]:+.3f}"]
             if (setting, net4) == labels[0]:
+                row.append(_percentile(pub["paper_score"].iloc[0], sel["score"], 3))
                 main.append({"paper": pub["paper_score"].iloc[0], "mean": sel["score"].mean(),
                              "inside": sel["score"].min() <= pub["paper_score"].iloc[0] <= sel["score"].max()})
         rows.append(row)
     return rows, pd.DataFrame(main)
+
+
+def _percentile(published: float, seeds: pd.Series, decimals: int) -> str:
+    """The published value's percentile among our seeds rounded as it was printed
+    (:func:`.placement.percentile_of`), "" for one seed."""
+    return f"{percentile_of(published, seeds.round(decimals)):.0f}" if len(seeds) > 1 else ""
 
 
 def _agreement_line(main: pd.DataFrame) -> str:
@@ -96,7 +119,7 @@ def _score_section(root: Path, table: str) -> str:
         keys, paper = ["net"], fcn_tables.compare_table3(scores).dropna(subset=["paper_score"])
     paper = paper[paper["dataset"] == "fashion-mnist"].drop_duplicates(keys)
     rows, main = _score_cells(scores[scores["dataset"] == "fashion-mnist"], keys, paper)
-    header = [*keys, "paper", "original-code", "diff", "paper-text", "diff", "original-code (Net4 [50,50])", "diff"]
+    header = [*keys, "paper", "original-code", "diff", "pct", "paper-text", "diff", "original-code (Net4 [50,50])", "diff"]
     return _table(header, rows) + "\n\n" + _agreement_line(main)
 
 
@@ -122,12 +145,12 @@ def fashion_accuracy(root: Path) -> str:
             continue
         label = net if net4 == MAIN_NET4 else f"{net} [{'50, 50' if net4 == 'original' else net4}]"
         rows.append([label, f"{published[net]:.1f}", spread(100 * g["test_acc"], ".1f"),
-                     f"{100 * g['test_acc'].mean() - published[net]:+.1f}"])
+                     f"{100 * g['test_acc'].mean() - published[net]:+.1f}", _percentile(published[net], 100 * g["test_acc"], 1)])
     chance = acc[acc["test_acc"] < CHANCE_LINE]
     notes = [f"{r.net}{'' if r.net4 == MAIN_NET4 else ' [' + r.net4 + ']'} of seed {r.seed} did not learn "
              f"({100 * r.test_acc:.1f}%, chance is 10%)" for r in chance.itertuples()]
     text = ("\n\n" + "; ".join(notes) + ": it counts in the means and ranges of this table and of Tables 2 and 3 above.") if notes else ""
-    return _table(["net", "paper", "ours", "diff"], rows) + text
+    return _table(["net", "paper", "ours", "diff", "pct"], rows) + text
 
 
 def fashion_attack(root: Path) -> str:
@@ -171,6 +194,64 @@ def fashion_attack(root: Path) -> str:
     return _table(header, rows) + "\n\n" + text
 
 
+def _published_tables(root: Path) -> list[tuple[str, pd.DataFrame, pd.DataFrame, list[str], int]]:
+    """(table, ours, published, keys, decimals) for Tables 2, 3 and 4's "before" column: ours per
+    cell and seed in ``value`` (``original-code``, Net4 as printed), the paper's in ``paper``."""
+    from xcorr_lib.common import paper
+
+    folder = root / FASHION
+    acc = read_reference(folder, "table3_accuracy")
+    acc = acc[acc["net4"] == MAIN_NET4].assign(value=lambda d: 100 * d["test_acc"])
+    main = [read_reference(folder, name).query("setting == 'original-code' and net4 == @MAIN_NET4")
+            .rename(columns={"score": "value"}) for name in ("table2_fcn_correlations", "table3_cnn_vs_fcn")]
+    t4 = paper.table4().rename(columns={"paper_acc_clean": "paper"})[["dataset", "net", "paper"]]
+    return [("2", main[0], paper.table2().rename(columns={"paper_score": "paper"}), ["dataset", "net_a", "net_b"], 3),
+            ("3", main[1], paper.table3().rename(columns={"paper_score": "paper"}), ["dataset", "net"], 3),
+            ("4, before", acc, t4, ["dataset", "net"], 1)]
+
+
+def _why_outside(protocol: str) -> str:
+    """The known reason a published cell can fall outside our seeds: another protocol than the
+    original's. (A network that did not learn in some seed only widens our range.)"""
+    if protocol != "original":
+        return (f"protocol `{protocol}` (the original splits all 70,000 images 75/25; only the test split "
+                "is here)")
+    return "no known cause"
+
+
+def fashion_placement(root: Path) -> str:
+    """Each published cell's percentile in our seeds, the mean standardized difference per table
+    with a leave-one-seed-out interval, and the cells outside our range with their likely cause."""
+    acc = read_reference(root / FASHION, "table3_accuracy").query("net4 == @MAIN_NET4")
+    protocols, dead = acc.groupby("dataset")["protocol"].first(), acc[acc["test_acc"] < CHANCE_LINE]
+    dead_note = "".join(f" {r.net} of seed {r.seed} did not learn ({100 * r.test_acc:.0f}%) and counts, which "
+                        f"widens the ranges and SDs of its cells." for r in dead.itertuples())
+    rows, outside, n_seeds = [], [], acc["seed"].nunique()
+    for table, ours, published, keys, decimals in _published_tables(root):
+        cells = place(ours, published, keys, decimals=decimals)
+        for dataset, g in cells.groupby("dataset", sort=False):
+            try:
+                off = offset(ours[ours["dataset"] == dataset], published[published["dataset"] == dataset], keys,
+                             decimals=decimals)
+                z = f"{off['mean_z']:+.2f} [{off['low']:+.2f}, {off['high']:+.2f}]"
+            except ValueError:  # fewer than 3 seeds
+                z = "-"
+            rows.append([table, f"{dataset} (`{protocols[dataset]}`)", str(len(g)), f"{g['percentile'].median():.0f}",
+                         str(int(g["outside"].sum())), z])
+            for _, r in g[g["outside"]].iterrows():
+                nets = [str(r[k]) for k in keys[1:]]
+                outside.append(f"- Table {table}, {dataset}, {' -> '.join(nets)}: paper {r['paper']:.{decimals}f}, ours "
+                               f"{r['mean']:.{decimals}f} ({r['min']:.{decimals}f}-{r['max']:.{decimals}f}): "
+                               f"z {r['z']:+.1f}; {_why_outside(protocols[dataset])}.")
+    head = (f"Each published cell among our {n_seeds} seeds (`original-code`, Net4 as printed; Table 4: clean "
+            "test accuracy, %; ours rounded as the paper printed). `pct`: the median over the table's cells of "
+            "the published value's percentile among our seeds (0 = below every seed, 100 = above). `mean z`: "
+            "published minus our mean, over our seed SD, averaged over the cells, with a 95% interval from "
+            "leaving out one seed at a time; an interval without 0 is a systematic offset." + dead_note)
+    return "\n\n".join([head, _table(["table", "dataset", "cells", "pct", "outside our range", "mean z [95% CI]"], rows),
+                         "Outside our range:\n\n" + ("\n".join(outside) if outside else "none")])
+
+
 # --- the population study (notebook 08, paper profile) --------------------------------
 
 def population_answer(root: Path) -> str:
@@ -206,12 +287,15 @@ def null_table(root: Path) -> str:
 
 
 def null_cells(root: Path) -> str:
-    """Every published cell of Tables 2 and 3 beside its three nulls (``make reference-nulls``)."""
-    folder = root / NULLS
-    row, minutes = read_reference(folder, "manifest").iloc[-1], read_reference(folder, "runtime")["seconds"].sum() / 60
-    return (f"From `{NULLS}/` (profile `{row['profile']}`, seed {row['seed']}, commit {row['git_commit']}; notebooks "
-            f"01 + 02 took {minutes:.0f} min on 2 cores). Means over the cells of each row:\n\n"
-            + fcn_tables.nulls_markdown(*(read_reference(folder, name) for name in NULL_TABLES)))
+    """Every published cell of Tables 2 and 3 beside its three nulls, from the lowest seed of the
+    Fashion reference (notebooks 01 and 02 write them in every seed)."""
+    folder = root / FASHION
+    tables = [read_reference(folder, name) for name in NULL_TABLES]
+    seed = min(int(t["seed"].min()) for t in tables)
+    row = read_reference(folder, "manifest").query("seed == @seed").iloc[-1]
+    return (f"From `{FASHION}/seed-{seed}/` (profile `{row['profile']}`, seed {seed}, commit {row['git_commit']}). "
+            f"Means over the cells of each row:\n\n"
+            + fcn_tables.nulls_markdown(*(t[t["seed"] == seed].drop(columns="seed") for t in tables)))
 
 
 def bench_table(root: Path, name: str) -> str:
@@ -240,5 +324,5 @@ SECTIONS: dict[str, Callable[[Path], str]] = {
        for name in ("correlation", "pairs", "site", "portable")},
     "fashion-setup": fashion_setup,
     "fashion-table2": fashion_table2, "fashion-table3": fashion_table3, "fashion-accuracy": fashion_accuracy,
-    "fashion-attack": fashion_attack, "population-answer": population_answer, "null-cells": null_cells,
+    "fashion-attack": fashion_attack, "fashion-placement": fashion_placement, "population-answer": population_answer, "null-cells": null_cells,
 }

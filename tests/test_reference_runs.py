@@ -1,0 +1,97 @@
+"""`make reference`: seeds collected one by one, skipped by recipe, never pooled across recipes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from xcorr_lib.report import reference
+from xcorr_lib.run import reference as runs
+
+
+def _finished_run(folder: Path, seed: int, recipes: dict[str, str], score: float = 0.5) -> Path:
+    (folder / "tables").mkdir(parents=True)
+    (folder / "notebooks").mkdir()
+    pd.DataFrame({"net": ["Net1"], "score": [score]}).to_csv(folder / "tables" / "table2_fcn_correlations.csv", index=False)
+    rows = [{"artifact": f"x/{nb}.ipynb", "kind": "notebook", "notebook": nb, "seed": seed, "recipe": r}
+            for nb, r in recipes.items()]
+    pd.DataFrame(rows).to_csv(folder / "manifest.csv", index=False)
+    for nb in recipes:
+        (folder / "notebooks" / f"{nb}.ipynb").write_text(json.dumps({"metadata": {"papermill": {"duration": 60.0}}}))
+    return folder
+
+
+def test_collect_seed_replaces_one_seed_and_keeps_the_others(tmp_path: Path) -> None:
+    dest = tmp_path / "ref"
+    (dest / "seed-7").mkdir(parents=True)
+    (dest / "seed-7" / "manifest.csv").write_text("notebook,recipe\n01_fcn_correlations,a\n")
+    (dest / ".seed-3.partial").mkdir()  # left by a killed collect
+    run = _finished_run(tmp_path / "runs" / "seed-3", 3, {"01_fcn_correlations": "a"})
+    reference.collect_seed(run, dest / "seed-3")
+    first = (dest / "seed-3" / "table2_fcn_correlations.csv").read_text()
+    _finished_run(tmp_path / "again" / "seed-3", 3, {"01_fcn_correlations": "a"}, score=0.25)
+    written = reference.collect_seed(tmp_path / "again" / "seed-3", dest / "seed-3")
+    assert sorted(p.name for p in written) == ["manifest.csv", "runtime.csv", "table2_fcn_correlations.csv"]
+    assert (dest / "seed-3" / "table2_fcn_correlations.csv").read_text() != first
+    assert sorted(p.name for p in dest.iterdir()) == ["seed-3", "seed-7"]  # no partial or old copy left
+    assert reference.read_reference(dest, "runtime").to_dict("records") == [
+        {"notebook": "01_fcn_correlations", "seconds": 60, "seed": 3}]
+    with pytest.raises(FileNotFoundError, match="not a finished run"):
+        reference.collect_seed(tmp_path / "nothing", dest / "seed-4")
+
+
+def test_seeds_of_different_recipes_are_named_and_never_pooled(tmp_path: Path) -> None:
+    dest = tmp_path / "ref"
+    for seed, recipe in [(0, "aaaa"), (1, "aaaa"), (2, "bbbb")]:
+        reference.collect_seed(_finished_run(tmp_path / "runs" / f"seed-{seed}", seed,
+                                             {"01_fcn_correlations": recipe, "02_cnn_vs_fcn": "cccc"}), dest / f"seed-{seed}")
+    (dest / "seed-4").mkdir()
+    (dest / "seed-4" / "manifest.csv").write_text("artifact,notebook\nx,01_fcn_correlations\n")  # before recipes
+    found = reference.recipes(dest)
+    assert set(found["seed"]) == {0, 1, 2, 4} and found.query("seed == 4")["recipe"].tolist() == [""]
+    with pytest.raises(reference.RecipeMismatch) as err:
+        reference.read_reference(dest, "table2_fcn_correlations")
+    message = str(err.value)
+    assert "aaaa (seeds 0, 1)" in message and "bbbb (seed 2)" in message and "no recipe recorded (seed 4)" in message
+    assert "02_cnn_vs_fcn" not in message  # one recipe there (seed 4 did not run it)
+    for seed in (2, 4):
+        reference.collect_seed(_finished_run(tmp_path / "new" / f"seed-{seed}", seed,
+                                             {"01_fcn_correlations": "aaaa", "02_cnn_vs_fcn": "cccc"}), dest / f"seed-{seed}")
+    assert sorted(reference.read_reference(dest, "table2_fcn_correlations")["seed"]) == [0, 1, 2, 4]
+
+
+def test_pending_seeds_skips_only_seeds_of_the_current_recipe(tmp_path: Path) -> None:
+    seeds = [0, 1, 2, 3]
+    for seed in (0, 1):
+        want = runs.expected_recipes(runs.seed_notebooks(seed, seeds), seed)
+        reference.collect_seed(_finished_run(tmp_path / "runs" / f"seed-{seed}", seed, want), tmp_path / "ref" / f"seed-{seed}")
+    old = dict(runs.expected_recipes(runs.SEED_NOTEBOOKS, 2), **{"02_cnn_vs_fcn": "0123456789abcdef"})
+    reference.collect_seed(_finished_run(tmp_path / "runs" / "seed-2", 2, old), tmp_path / "ref" / "seed-2")
+    assert runs.pending_seeds(seeds, tmp_path / "ref") == {2: "02_cnn_vs_fcn made under another recipe",
+                                                           3: "not collected yet"}
+    assert set(runs.expected_recipes(runs.seed_notebooks(0, seeds), 0)) == set(runs.FIRST_SEED_NOTEBOOKS)
+
+
+def test_a_recipe_ignores_the_seed_but_not_the_parameters() -> None:
+    assert runs.expected_recipes(runs.SEED_NOTEBOOKS, 0) == runs.expected_recipes(runs.SEED_NOTEBOOKS, 7)
+    assert runs.expected_recipes(runs.SEED_NOTEBOOKS, 0, portable=False) != runs.expected_recipes(runs.SEED_NOTEBOOKS, 0)
+    assert runs.expected_recipes(["02_cnn_vs_fcn"], profile="smoke") != runs.expected_recipes(["02_cnn_vs_fcn"])
+
+
+def test_parse_seeds() -> None:
+    assert runs.parse_seeds("0-9") == list(range(10))
+    assert runs.parse_seeds("3, 0 5-6 5") == [0, 3, 5, 6]
+    for bad in ("", "a", "1-x", "-3"):
+        with pytest.raises(ValueError, match="seeds"):
+            runs.parse_seeds(bad)
+
+
+def test_dry_run_says_what_would_run(capsys) -> None:
+    assert runs.main(["fashion", "--seeds", "0-1", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("seed 0: ") and "seed 1: " in out
+    assert runs.main(["fashion", "--seeds", "x"]) == 2
+    assert "is not N or N-M" in capsys.readouterr().err

@@ -1,0 +1,195 @@
+"""``make reference`` and ``make reference-population``: the README's reference runs, resumable.
+
+Each seed of ``paper-fashion`` (notebooks 01 and 02; 03 too for the first seed) runs in its
+own results folder, ``results/reference/paper-fashion/seed-N/``, in portable mode; when it
+finishes, its small files are copied to ``reference/paper-fashion/seed-N/``
+(:func:`xcorr_lib.report.reference.collect_seed`), ready to commit. A seed whose committed
+files were made under the recipe this code would record (:func:`expected_recipes`) is
+skipped, so a stopped run loses at most the seeds in progress, and a change that alters the
+recipe reruns every seed rather than mixing them. Two seeds may run side by side: training
+runs single-threaded in portable mode.
+
+    python -m xcorr_lib.run.reference fashion --seeds 0-9 --jobs 2
+    python -m xcorr_lib.run.reference fashion --seeds 0-9 --dry-run   # what would run
+    python -m xcorr_lib.run.reference population
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Sequence
+
+from xcorr_lib.common import devices, numerics, provenance
+from xcorr_lib.report import reference
+from xcorr_lib.run import pipeline
+
+__all__ = ["PROFILE", "SEED_NOTEBOOKS", "FIRST_SEED_NOTEBOOKS", "expected_recipes", "pending_seeds", "parse_seeds",
+           "run_seed", "main"]
+
+PROFILE = "paper-fashion"
+SEED_NOTEBOOKS = ("01_fcn_correlations", "02_cnn_vs_fcn")
+FIRST_SEED_NOTEBOOKS = (*SEED_NOTEBOOKS, "03_transfer_attack")  # the attack runs for the lowest seed only
+POPULATION_NOTEBOOKS = ("08_population",)
+
+
+def expected_recipes(notebooks: Sequence[str], seed: int | None = None, *, profile: str = PROFILE,
+                     portable: bool = True, notebooks_dir: Path | None = None) -> dict[str, str]:
+    """{notebook: recipe} that a run of ``notebooks`` with ``profile`` (and ``seed``), portable
+    or native, would record here, computed without running (the runner's own plan and
+    parameters; ``tests/smoke`` checks it against what the smoke run recorded)."""
+    notebooks_dir = Path(notebooks_dir or provenance.project_root() / "notebooks")
+    override = {} if seed is None else {"seed": seed}
+    runs, _ = pipeline.plan(profile, notebooks_dir=notebooks_dir, only=list(notebooks), params_override=override)
+    env, _ = numerics.numeric_environment(portable)
+    portable = env.get("XCORR_PORTABLE") == "1"
+    out = {}
+    with numerics.environment(env):
+        for name, path, params in runs:
+            effective = provenance.effective_parameters(path, params)
+            device = devices.describe_device(effective["device"]) if "device" in effective else ""
+            out[name] = provenance.run_recipe(name, effective, portable=portable, device=device)
+    return out
+
+
+def _collected(folder: Path) -> dict[str, set[str]]:
+    if not (folder / "manifest.csv").is_file():
+        return {}
+    found = reference.recipes(folder.parent)
+    found = found[found["seed"] == int(folder.name[5:])]
+    return {nb: set(rows["recipe"]) for nb, rows in found.groupby("notebook")}
+
+
+def seed_notebooks(seed: int, seeds: Sequence[int]) -> tuple[str, ...]:
+    return FIRST_SEED_NOTEBOOKS if seed == min(seeds) else SEED_NOTEBOOKS
+
+
+def pending_seeds(seeds: Sequence[int], dest: Path = reference.FASHION) -> dict[int, str]:
+    """{seed: why it must run} for the ``seeds`` whose files under ``dest`` are missing or were
+    made under another recipe than :func:`expected_recipes`; the others are done."""
+    root = provenance.project_root()
+    pending = {}
+    for seed in seeds:
+        want = expected_recipes(seed_notebooks(seed, seeds), seed)
+        have = _collected(root / dest / f"seed-{seed}")
+        if not have:
+            pending[seed] = "not collected yet"
+        elif stale := [nb for nb, recipe in want.items() if have.get(nb) != {recipe}]:
+            pending[seed] = f"{', '.join(stale)} made under another recipe"
+    return pending
+
+
+def _run(notebooks: Sequence[str], out: Path, log: Path, seed: int | None) -> None:
+    """One portable run of ``notebooks`` into the fresh results folder ``out`` (its log: ``log``)."""
+    shutil.rmtree(out, ignore_errors=True)  # a stopped run's leftovers are never trusted
+    out.mkdir(parents=True)
+    env = {**os.environ, "XCORR_RESULTS_DIR": str(out), "XCORR_FIGURES_DIR": str(out / "figures")}
+    cmd = [sys.executable, "-m", "xcorr_lib.run", "--profile", PROFILE, "--portable", "--only", *notebooks,
+           "--out", str(out / "notebooks"), "--no-progress"]
+    if seed is not None:
+        cmd += ["--param", f"seed={seed}"]
+    with log.open("w") as fh:
+        code = subprocess.run(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT,
+                              cwd=provenance.project_root()).returncode
+    if code:
+        raise RuntimeError(f"{' '.join(notebooks)} failed (exit {code}); see {log}")
+
+
+def run_seed(seed: int, seeds: Sequence[int], runs: Path, dest: Path) -> list[Path]:
+    """Run one seed into ``runs/seed-N`` and collect it into ``dest/seed-N``; returns the files
+    collected. Raises when the run fails or recorded another recipe than expected."""
+    notebooks = seed_notebooks(seed, seeds)
+    out = runs / f"seed-{seed}"
+    _run(notebooks, out, runs / f"seed-{seed}.log", seed)
+    files = reference.collect_seed(out, dest / f"seed-{seed}")
+    want, have = expected_recipes(notebooks, seed), _collected(dest / f"seed-{seed}")
+    if odd := [nb for nb in want if have.get(nb) != {want[nb]}]:
+        raise RuntimeError(f"seed {seed}: {', '.join(odd)} recorded another recipe than expected; "
+                           f"was the code edited during the run?")
+    return files
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0-9"``, ``"0 1 5"`` or ``"0,2-4"`` -> sorted distinct seeds."""
+    seeds: set[int] = set()
+    for part in text.replace(",", " ").split():
+        lo, _, hi = part.partition("-")
+        if not lo.isdigit() or (hi and not hi.isdigit()):
+            raise ValueError(f"seeds: {part!r} is not N or N-M")
+        seeds.update(range(int(lo), int(hi or lo) + 1))
+    if not seeds:
+        raise ValueError("seeds: none given")
+    return sorted(seeds)
+
+
+def fashion(seeds: Sequence[int], jobs: int, dry_run: bool) -> int:
+    root = provenance.project_root()
+    runs, dest = root / "results" / "reference" / PROFILE, root / reference.FASHION
+    pending = pending_seeds(seeds)
+    for seed in seeds:
+        print(f"seed {seed}: {pending.get(seed, 'done under the current recipe, skipped')}", flush=True)
+    if dry_run or not pending:
+        return 0
+    start, failed = time.perf_counter(), []
+
+    def one(seed: int) -> None:
+        t0 = time.perf_counter()
+        try:
+            run_seed(seed, seeds, runs, dest)
+            print(f"seed {seed}: collected into {dest / f'seed-{seed}'} in "
+                  f"{(time.perf_counter() - t0) / 60:.0f} min; commit it", flush=True)
+        except Exception as err:  # one seed's failure does not stop the others
+            failed.append(seed)
+            print(f"seed {seed}: {err}", file=sys.stderr, flush=True)
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        list(pool.map(one, sorted(pending)))
+    print(f"{len(pending) - len(failed)} of {len(pending)} seeds done in "
+          f"{(time.perf_counter() - start) / 60:.0f} min" + (f"; failed: {failed}" if failed else ""), flush=True)
+    return 1 if failed else 0
+
+
+def population(dry_run: bool) -> int:
+    root = provenance.project_root()
+    run, dest = root / "results" / "reference" / "population", root / reference.POPULATION
+    want = expected_recipes(POPULATION_NOTEBOOKS)
+    if (dest / "manifest.csv").is_file():
+        import pandas as pd
+
+        manifest = pd.read_csv(dest / "manifest.csv", keep_default_na=False, dtype=str)
+        if "recipe" in manifest and set(manifest["recipe"]) == set(want.values()):
+            print("population: done under the current recipe, skipped")
+            return 0
+    print("population: to run")
+    if dry_run:
+        return 0
+    _run(POPULATION_NOTEBOOKS, run, run.parent / "population.log", None)
+    files = reference.collect_population(run, dest)
+    print(f"population: {len(files)} files -> {dest}; commit them")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m xcorr_lib.run.reference", description=__doc__.split("\n\n")[0])
+    parser.add_argument("what", choices=["fashion", "population"])
+    parser.add_argument("--seeds", default="0-9", help="paper-fashion seeds, e.g. 0-9 or '0 3 5' (default 0-9)")
+    parser.add_argument("--jobs", type=int, default=2, help="seeds side by side (default 2)")
+    parser.add_argument("--dry-run", action="store_true", help="say what would run, run nothing")
+    args = parser.parse_args(argv)
+    try:
+        if args.what == "population":
+            return population(args.dry_run)
+        return fashion(parse_seeds(args.seeds), args.jobs, args.dry_run)
+    except (ValueError, pipeline.ProfileError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
