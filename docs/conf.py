@@ -9,7 +9,19 @@ Everything the pages load is served from the site itself: MathJax comes from the
 project = "xcorr"
 author = "the xcorr contributors"
 copyright = "2026, the xcorr contributors"
-extensions = ["myst_nb", "sphinx.ext.mathjax"]
+extensions = ["myst_nb", "sphinx.ext.mathjax", "sphinx.ext.autodoc", "sphinx.ext.napoleon"]
+
+# the API reference (api.md): signatures and numpy-style docstrings of the public API
+autodoc_typehints = "signature"
+autodoc_member_order = "bysource"
+napoleon_google_docstring = False
+napoleon_use_rtype = False
+napoleon_use_ivar = True         # an "Attributes" section as fields, not a second description
+# the build is nitpicky (-n) and fails on any warning (-W): a reference to this package that
+# resolves nowhere breaks it. Other targets (numpy, torch, pandas, the standard library, and
+# the shapes and words a numpy-style type field holds, like "(M, N) array") cannot be
+# resolved offline and are not checked.
+nitpick_ignore_regex = [(r"py:.*", r"(?!xcorr_lib\.).*")]
 exclude_patterns = ["_build", "**.ipynb_checkpoints"]
 root_doc = "index"
 
@@ -36,3 +48,17 @@ html_theme_options = {
 html_show_sourcelink = False
 html_last_updated_fmt = ""
 suppress_warnings = ["mystnb.unknown_mime_type", "misc.highlighting_failure"]
+
+
+def _literal_bars(app, what, name, obj, options, lines):
+    """Docstrings write absolute values as |rho|; outside ``literals`` reST would read that as
+    a substitution, so the bars are escaped there (the text shows them unchanged)."""
+    import re
+
+    for i, line in enumerate(lines):
+        pieces = re.split(r"(``.*?``|`[^`]*`)", line)
+        lines[i] = "".join(p if k % 2 else p.replace("|", "\\|") for k, p in enumerate(pieces))
+
+
+def setup(app):
+    app.connect("autodoc-process-docstring", _literal_bars)

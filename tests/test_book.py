@@ -82,6 +82,8 @@ def _executed(path: Path, title: str, *, figure: str | None = None, profile: str
                                                                              "text/plain": "<Figure>"})]))
     nb = new_notebook(cells=cells)
     nb.metadata["papermill"] = {"parameters": {"profile": profile}, "exception": None}
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, str(path))
     return path
@@ -111,7 +113,8 @@ def small_book(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_book_has_every_page(small_book: Path) -> None:
-    for page in ("index", "rerun", "ours_vs_paper", "gallery", "search", "notebooks/00_first", "notebooks/01_second"):
+    for page in ("index", "ours_vs_paper", "gallery", "search", "notebooks/00_first", "notebooks/01_second",
+                 "findings", "performance", "method", "api", *(f"guide/{p.stem}" for p in (ROOT / "docs" / "guide").glob("*.md"))):
         assert (small_book / f"{page}.html").is_file(), page
     index = (small_book / "index.html").read_text()
     assert "First chapter" in index and "Second chapter" in index and "Glossary" in index
@@ -141,13 +144,20 @@ def test_figure_caption_alt_and_gallery(small_book: Path) -> None:
     assert (small_book / "_images" / "first_fig.png").is_file() or list(small_book.rglob("first_fig*.png"))
 
 
-def test_ours_vs_paper_page_holds_the_readme_reference(small_book: Path) -> None:
+def test_findings_page_holds_the_reference_and_ours_vs_paper_this_run(small_book: Path) -> None:
     from xcorr_lib.report import readme
 
-    text = (small_book / "ours_vs_paper.html").read_text()
-    assert "This run wrote no Table 2, 3 or 4" in text
+    assert "This run wrote no Table 2, 3 or 4" in (small_book / "ours_vs_paper.html").read_text()
+    text = (small_book / "findings.html").read_text()
     first_cell = readme.render()["fashion-table2"].splitlines()[2].split("|")[1].strip()
-    assert first_cell in text and "Table 3 at chance level" in text
+    assert first_cell in text and "Table 3 sits at chance level" in text
+
+
+def test_api_page_shows_signatures_and_parameters(small_book: Path) -> None:
+    text = (small_book / "api.html").read_text()
+    assert 'id="xcorr_lib.score.correlation.neuron_correlation"' in text
+    assert 'id="xcorr_lib.score.pairs.pair_matrix"' in text and 'id="xcorr_lib.measures.linear_cka"' in text
+    assert "Parameters" in text and "acts_a" in text
 
 
 def test_gallery_helpers(tmp_path: Path) -> None:

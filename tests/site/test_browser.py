@@ -126,3 +126,48 @@ def test_screenshots_for_review(site: Path, server, chromium) -> None:
             assert img.size == (1280, 900)
             lo, hi = img.convert("L").getextrema()
             assert lo < 100 and hi > 200, f"{name}: the screenshot is blank"
+
+
+# ------------------------------------------------------------------ the manual
+ROOT = Path(__file__).resolve().parents[2]
+GUIDE = sorted(p.stem for p in (ROOT / "docs" / "guide").glob("*.md"))
+
+
+def test_api_page_shows_the_signature_and_parameters(server, chromium) -> None:
+    base, _ = server
+    soup = BeautifulSoup(chromium(f"{base}/api.html", BUDGET, "--dump-dom"), "html.parser")
+    entry = soup.find(id="xcorr_lib.score.correlation.neuron_correlation")
+    assert entry is not None, "api.html documents no neuron_correlation"
+    signature = entry.get_text(" ", strip=True)
+    assert all(name in signature for name in ("acts_a", "layers_a", "acts_b", "layers_b", "variant"))
+    body = entry.find_parent("dl").get_text(" ", strip=True)
+    assert "Parameters" in body and "Returns" in body
+
+
+def test_every_manual_page_is_in_the_navigation(server, chromium) -> None:
+    base, _ = server
+    soup = BeautifulSoup(chromium(f"{base}/index.html", BUDGET, "--dump-dom"), "html.parser")
+    nav = soup.select_one("nav.bd-docs-nav") or soup
+    hrefs = {urldefrag(a["href"])[0].lstrip("./") for a in nav.find_all("a", href=True)}
+    for page in [*(f"guide/{g}.html" for g in GUIDE), "method.html", "api.html", "findings.html", "performance.html"]:
+        assert page in hrefs, f"{page} is not reachable from the navigation"
+
+
+@pytest.mark.parametrize("word", ["pair_matrix", "timm"])
+def test_search_finds_the_manual(word: str, server, chromium) -> None:
+    base, _ = server
+    hits = _results(chromium(f"{base}/search.html?q={word}", BUDGET, "--dump-dom"))
+    assert hits, f"no search result for {word!r}"
+
+
+def test_no_page_cites_a_file_readers_do_not_have(site: Path) -> None:
+    for page in site_pages(site):
+        text = visible_text(page.read_text())
+        assert "SPEC" not in text.replace("FCN_SPECS", ""), page
+
+
+def test_the_readmes_links_into_the_manual_resolve(site: Path) -> None:
+    links = re.findall(r"\]\((docs/[^)#]+)\.md", (ROOT / "README.md").read_text())
+    assert links
+    for link in links:
+        assert (site / (link.removeprefix("docs/") + ".html")).is_file(), link

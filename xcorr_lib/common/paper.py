@@ -1,4 +1,4 @@
-"""The numbers the paper reports, for "ours vs paper" tables (see shared/paper/SPEC.md).
+"""The numbers the paper reports, for "ours vs paper" tables (Tables 1-7, as printed).
 
 These are the published values, typed in once here, never used to produce a result:
 notebooks only put them beside what the code computed. Each function returns a tidy

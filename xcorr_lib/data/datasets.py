@@ -61,7 +61,7 @@ SCRIPTS: tuple[str, ...] = tuple(AFRO_SCRIPTS)
 SPLIT_SEED = 42
 TEST_FRACTION = 0.25
 
-#: The protocol behind the paper's Tables 1-4 for each dataset (SPEC section 2).
+#: The protocol behind the paper's Tables 1-4 for each dataset (the original notebooks' splits).
 PAPER_PROTOCOL: dict[str, str] = {
     "mnist": "original", "fashion-mnist": "original", "kmnist": "official",
     "afro-mnist": "official", "digits": "official",

@@ -1,7 +1,7 @@
 """Probe sets for the small-network experiments (Tables 2 and 3).
 
 A probe set is a batch of unlabeled inputs that only serves to elicit activations.
-The original notebooks used (SPEC section 2):
+The original notebooks used:
 
 - Table 2: the whole test split (``kind="test"``), EXCEPT Fashion-MNIST, where the
   probes were uniform noise U[0, 1) of the test split's shape (``kind="noise"``);

@@ -1,6 +1,6 @@
 """Filter-subspace similarity: compare models by their filter atoms, with no probe data.
 
-The third related measure of SPEC section 6 ("inner product-based neural network
+The third related measure of this field ("inner product-based neural network
 similarity"). Conv filters are written as shared coefficients times per-model atoms
 (:class:`xcorr_lib.nets.atoms.AtomConv2d`). The recipe:
 

@@ -2,7 +2,7 @@
 
 A convolution with ``out`` output and ``in`` input channels and k x k kernels has
 ``out * in`` filters. Here every filter is a linear combination of ``m`` small k x k
-*filter atoms* shared by the whole layer (the "filter subspace"; SPEC section 6)::
+*filter atoms* shared by the whole layer (the "filter subspace" of inner product-based neural network similarity)::
 
     weight[o, i, :, :] = sum_m alpha[o, i, m] * atom[m, :, :]
 

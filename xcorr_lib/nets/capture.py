@@ -1,4 +1,4 @@
-"""Activation capture with forward hooks (SPEC section 1: "every hidden unit").
+"""Activation capture with forward hooks: "every hidden unit" of the paper's score (its section 3.2).
 
 :func:`capture_activations` runs a probe set through a model in eval mode without
 gradients, records the outputs of named modules and returns them as one (M, N)
@@ -7,7 +7,7 @@ matrix with a depth id per unit, ready for
 also says which module, channel and spatial position every unit came from.
 
 Unit order: modules in the order given, and inside a module output of shape
-(B, C, *spatial) the C-order flattening (channel, row, col). ``channels`` keeps a
+``(B, C, *spatial)`` the C-order flattening (channel, row, col). ``channels`` keeps a
 subset of channels (the original ImageNet scripts kept channel 0 only) and
 ``spatial="mean"`` averages over the spatial positions; both only act on outputs
 with spatial dimensions (ndim >= 3), (B, F) outputs are always kept whole.

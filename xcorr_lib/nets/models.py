@@ -9,7 +9,7 @@ Inputs may be (B, 28, 28), (B, 1, 28, 28) or (B, 784) float tensors with pixels 
 [0, 1]; anything else raises a ValueError that names the accepted shapes.
 
 Every model has ``.unit_modules() -> dict[str, int]``: the names of the modules whose
-outputs are the "hidden units" of the paper (SPEC section 1) mapped to their depth
+outputs are the "hidden units" of the paper (its section 3.2) mapped to their depth
 index, ready for :func:`xcorr_lib.nets.capture.capture_activations`:
 
 - FCN: the ReLU after every hidden Linear (depth 0, 1, ...). Each layer has its own

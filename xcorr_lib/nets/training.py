@@ -1,7 +1,7 @@
 """Training the paper's small networks in plain PyTorch, with a checkpoint cache.
 
 The original notebooks trained with skorch's ``NeuralNetClassifier`` defaults; this
-module reproduces that recipe without skorch (SPEC section 2):
+module reproduces that recipe without skorch (the site's method page, "The original protocol"):
 
 - loss: our models return logits and we use ``cross_entropy`` (= NLL of
   ``log_softmax``); skorch applied NLL to ``log(p + eps)`` of the softmax output.

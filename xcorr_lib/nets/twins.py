@@ -3,7 +3,7 @@
 Two networks of the same architecture can look alike before any training: the input's
 statistics and the architecture's pooling and nonlinearities shape their units. The score of
 A against B's untrained twin says how much of Corr(A, B) training explains
-(``null="untrained"`` of :func:`xcorr_lib.neuron_correlation`).
+(``null="untrained"`` of :func:`~xcorr_lib.score.correlation.neuron_correlation`).
 
 A twin is built the way the architecture is built, never by perturbing trained weights:
 

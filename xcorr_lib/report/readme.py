@@ -1,12 +1,15 @@
-"""README sections made from committed result files (``make readme``, ``make readme-check``).
+"""Generated sections of the README and of the site's findings and performance pages, made
+from committed result files (``make readme``, ``make readme-check``).
 
-Every number the README quotes from a run sits between ``<!-- NAME:start -->`` and
-``<!-- NAME:end -->`` and is made by :mod:`.sections` from files in the repository: the
+Every number those documents (:data:`DOCUMENTS`) quote from a run sits between
+``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` and is made by :mod:`.sections` from files
+in the repository: the
 reference runs under ``reference/`` (small CSVs, their manifest and run times, copied there by
 :mod:`.reference` from a ``make reference*`` run), the benchmark outputs under
 ``benchmarks/results/``, and code that needs no data (the chance levels). ``--write``
-rewrites those sections; ``--check`` exits 1, naming each section that differs, when the
-README and the files disagree (``make test`` runs it).
+rewrites those sections; ``--check`` exits 1, naming each section that differs, when a
+document and the files disagree, or when a section is shown in no document (``make test``
+runs it).
 
     python -m xcorr_lib.report.readme --check
     python -m xcorr_lib.report.readme --write
@@ -28,7 +31,7 @@ from .reference import (FASHION, REFERENCE_TABLES, collect, collect_population, 
                         read_reference)
 from .sections import SECTIONS, spread  # noqa: F401
 
-__all__ = ["MARK", "SECTIONS", "render", "update", "check", "collect", "main"]
+__all__ = ["DOCUMENTS", "MARK", "SECTIONS", "render", "update", "check", "unplaced", "collect", "main"]
 
 MARK = re.compile(r"<!-- (?P<name>[a-z0-9-]+):start -->\n(?:(?P<body>.*?)\n)?<!-- (?P=name):end -->", re.S)
 
@@ -56,10 +59,21 @@ def marked_sections(text: str) -> dict[str, str]:
     return {m["name"]: m["body"] or "" for m in MARK.finditer(text)}
 
 
-def check(readme: Path, sections: dict[str, str]) -> list[str]:
-    """Names of the sections whose README text differs from ``sections`` (and of sections the README lacks)."""
-    found = marked_sections(readme.read_text())
-    return [name for name in sections if found.get(name) != sections[name]]
+#: The files whose marked sections :data:`SECTIONS` fills: the README's findings and the
+#: site's findings and performance pages (readable in the repository too).
+DOCUMENTS = ("README.md", "docs/findings.md", "docs/performance.md")
+
+
+def check(document: Path, sections: dict[str, str]) -> list[str]:
+    """Names of the sections ``document`` marks whose text differs from ``sections``."""
+    found = marked_sections(document.read_text())
+    return [name for name in found if found[name] != sections.get(name)]
+
+
+def unplaced(root: Path, sections: dict[str, str]) -> list[str]:
+    """Sections that no file of :data:`DOCUMENTS` marks (made, but shown nowhere)."""
+    marked = set().union(*(marked_sections((root / d).read_text()) for d in DOCUMENTS))
+    return sorted(set(sections) - marked)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,33 +81,41 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("action", nargs="?", choices=["collect", "collect-population"],
                         help="copy a reference run's small files")
     parser.add_argument("paths", nargs="*", help="collect: RUNS DEST")
-    parser.add_argument("--check", action="store_true", help="exit 1 when README and the files disagree")
-    parser.add_argument("--write", action="store_true", help="rewrite README's generated sections")
-    parser.add_argument("--readme", type=Path, default=None, help="default: README.md of the project")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a document and the files disagree")
+    parser.add_argument("--write", action="store_true", help="rewrite the documents' generated sections")
+    parser.add_argument("--readme", type=Path, default=None, help="only this document (default: all of DOCUMENTS)")
     args = parser.parse_args(argv)
     if args.action:
         runs, dest = (Path(p) for p in args.paths)
-        files = (collect_population(runs, dest) if args.action == "collect-population"
-                 else collect(runs, dest, REFERENCE_TABLES))
+        files = collect_population(runs, dest) if args.action == "collect-population" else collect(runs, dest, REFERENCE_TABLES)
         print(f"{len(files)} files -> {dest}")
         return 0
-    readme = args.readme or project_root() / "README.md"
+    root = project_root()
+    documents = [args.readme] if args.readme else [root / d for d in DOCUMENTS]
     sections = render()
     if args.write:
-        atomic_write(readme, lambda tmp: tmp.write_text(update(readme.read_text(), sections)))
-        print(f"README: {len(sections)} sections written")
+        for doc in documents:
+            atomic_write(doc, lambda tmp, doc=doc: tmp.write_text(update(doc.read_text(), sections)))
+        print(f"{len(sections)} sections written into {', '.join(d.name for d in documents)}")
         return 0
-    stale, in_readme = check(readme, sections), marked_sections(readme.read_text())
-    for name in stale:
-        found = in_readme.get(name)
-        print(f"README section {name!r} " + ("is missing" if found is None else "differs from its files:"))
-        if found is not None:
-            sys.stdout.writelines(difflib.unified_diff(found.splitlines(True), sections[name].splitlines(True),
-                                                       "README", "files", n=0))
+    failed = False
+    for doc in documents:
+        stale, found = check(doc, sections), marked_sections(doc.read_text())
+        for name in stale:
+            failed = True
+            if name not in sections:
+                print(f"{doc.name}: section {name!r} is marked but no code makes it; known: {sorted(sections)}")
+                continue
+            print(f"{doc.name}: section {name!r} differs from its files:")
+            sys.stdout.writelines(difflib.unified_diff(found[name].splitlines(True), sections[name].splitlines(True),
+                                                       doc.name, "files", n=0))
             print()
-    if stale:
+    if not args.readme and (missing := unplaced(root, sections)):
+        failed = True
+        print(f"sections shown in no document: {missing}")
+    if failed:
         print("run `make readme` to regenerate, or fix the files")
-    return 1 if stale else 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

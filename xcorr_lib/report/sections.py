@@ -17,6 +17,7 @@ from xcorr_lib.common.paper import table4 as published_table4
 from xcorr_lib.studies import fcn_tables, population, transfer_attack
 from xcorr_lib.studies.fcn_tables.null import null_markdown
 
+from .findings import findings
 from .placement import offset, percentile_of, place
 from .reference import FASHION, NULL_TABLES, POPULATION, read_reference
 
@@ -319,6 +320,7 @@ def bench_table(root: Path, name: str) -> str:
 
 
 SECTIONS: dict[str, Callable[[Path], str]] = {
+    "findings": findings,
     "null-table": null_table,
     **{f"bench-{name}": functools.partial(bench_table, name=f"bench_{name}")
        for name in ("correlation", "pairs", "site", "portable")},

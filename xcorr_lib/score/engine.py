@@ -77,7 +77,7 @@ def match_weight(variant: Variant, layer_u: Any, layer_v: Any) -> np.ndarray:
 # ----------------------------------------------------------------------------- result
 @dataclass(frozen=True, eq=False, repr=False)
 class CorrelationResult:
-    """Outcome of :func:`xcorr_lib.neuron_correlation` (and of :func:`score_prepared`).
+    """Outcome of :func:`~xcorr_lib.score.correlation.neuron_correlation` (and of :func:`score_prepared`).
 
     Attributes
     ----------
@@ -96,7 +96,7 @@ class CorrelationResult:
         Columns side ('a->b' / 'b->a'), layer_u, layer_match (<NA> for constant units and
         units one-to-one matching left without a partner), n_units, mean_score, mean_abs_rho.
     nulls : {kind: NullDistribution}
-        The nulls that were asked for (:func:`xcorr_lib.neuron_correlation`'s ``null``), in that
+        The nulls that were asked for (:func:`~xcorr_lib.score.correlation.neuron_correlation`'s ``null``), in that
         order: ``"shuffle"``, ``"untrained"``, ``"analytic"`` (:mod:`xcorr_lib.score.inference`).
         Empty unless asked.
     interval : xcorr_lib.common.stats.Interval or None
@@ -259,8 +259,8 @@ def prepare(acts: Any, layers: Any, *, name: str = "acts", dtype: torch.dtype | 
     Parameters
     ----------
     acts : numpy.ndarray or torch.Tensor (M, N); layers : array-like of int (N,)
-    name : how errors call this input (``"acts_a"`` in :func:`xcorr_lib.neuron_correlation`).
-    dtype, device : as :func:`xcorr_lib.neuron_correlation`.
+    name : how errors call this input (``"acts_a"`` in :func:`~xcorr_lib.score.correlation.neuron_correlation`).
+    dtype, device : as :func:`~xcorr_lib.score.correlation.neuron_correlation`.
     """
     layers_name = name.replace("acts", "layers", 1) if name.startswith("acts") else f"layers of {name}"
     x, lay = _inputs.as_acts(acts, name), _inputs.as_layers(layers, layers_name)
@@ -282,7 +282,7 @@ def score_prepared(
     progress: bool = False,
     matching: Matching = "semi",
 ) -> CorrelationResult:
-    """Corr(A, B) of two :func:`prepare`-d networks (options as :func:`xcorr_lib.neuron_correlation`)."""
+    """Corr(A, B) of two :func:`prepare`-d networks (options as :func:`~xcorr_lib.score.correlation.neuron_correlation`)."""
     check_option("variant", variant, VARIANTS)
     check_option("matching", matching, MATCHINGS)
     check_option("direction", direction, DIRECTIONS)

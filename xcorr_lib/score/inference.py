@@ -198,7 +198,7 @@ def with_inference(result: CorrelationResult, pa: Prepared, pb: Prepared, *, nul
 
     ``null``: one of :data:`NULL_KINDS` or several (their order is kept; the first one is the
     result's ``chance_level``); ``twins``: prepared activations of B's untrained twins (needed
-    for ``"untrained"``). Options as :func:`xcorr_lib.neuron_correlation`.
+    for ``"untrained"``). Options as :func:`~xcorr_lib.score.correlation.neuron_correlation`.
     """
     kinds = null_kinds(null, twins)
     nulls: dict[str, NullDistribution] = {}

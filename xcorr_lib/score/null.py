@@ -34,7 +34,7 @@ def null_score(layers_a: Any, layers_b: Any, n_probes: int, *, variant: str = "p
     Parameters
     ----------
     layers_a, layers_b : array-like of int (N_a,), (N_b,)
-        The depth id of every unit, as for :func:`xcorr_lib.neuron_correlation` (e.g.
+        The depth id of every unit, as for :func:`~xcorr_lib.score.correlation.neuron_correlation` (e.g.
         ``np.repeat([0, 1], [5408, 1600])`` for the paper's CNN).
     n_probes : int >= 3
     variant, direction, constant : as the score. The units are independent Gaussians, so

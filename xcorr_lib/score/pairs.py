@@ -55,16 +55,17 @@ def pair_table(acts: Acts, pairs: Sequence[tuple[str, str]] | None = None, *,
     ----------
     acts : {name: (acts (M, N), layers (N,))}, all on the same M probes.
     pairs : [(a, b), ...]; default :func:`all_pairs` of ``acts`` in its order.
-    measure : ``"score"`` (:func:`xcorr_lib.neuron_correlation`, options = its keyword
+    measure : ``"score"`` (:func:`~xcorr_lib.score.correlation.neuron_correlation`, options = its keyword
         arguments: variant, direction, constant, block_size, device, dtype) or a callable
         ``(acts_a, acts_b) -> float`` (options not allowed).
     name : the ``measure`` column (default ``"score"`` or the callable's ``__name__``).
 
     Returns
     -------
-    DataFrame with ``model_a, model_b, measure, value`` and, for the score, ``variant,
-    direction, constant, n_units_a, n_units_b, n_constant_a, n_constant_b, n_minus_one`` (units
-    scored -1 under ``constant="minus-one"``, both sides).
+    pandas.DataFrame
+        Columns ``model_a, model_b, measure, value`` and, for the score, ``variant``,
+        ``direction``, ``constant``, ``n_units_a``, ``n_units_b``, ``n_constant_a``,
+        ``n_constant_b``, ``n_minus_one`` (units scored -1 under ``constant="minus-one"``, both sides).
     """
     pairs = all_pairs(list(acts)) if pairs is None else [tuple(p) for p in pairs]
     missing = sorted({n for p in pairs for n in p} - set(acts))

@@ -1,7 +1,7 @@
 """The score's formula as one plain, dense numpy function: the oracle of the tests.
 
 Read this first. :func:`neuron_correlation_reference` builds the whole N_a x N_b matrix of
-Pearson correlations, so it is only for small inputs; :func:`xcorr_lib.neuron_correlation`
+Pearson correlations, so it is only for small inputs; :func:`~xcorr_lib.score.correlation.neuron_correlation`
 computes the same number blockwise in torch (float32 by default), thousands of times
 faster, and the tests hold the two together. Also here: what a *constant* unit is
 (:func:`constant_units`), the one rule every measure of the project applies.
@@ -25,7 +25,7 @@ def constant_units(acts: np.ndarray) -> np.ndarray:
 
 def neuron_correlation_reference(acts_a, layers_a, acts_b, layers_b, variant="paper",
                                  direction="both", constant="zero") -> float:
-    """Corr(A, B) of SPEC section 1, densely: acts (M, N_a) and (M, N_b), layers (N_a,), (N_b,).
+    """Corr(A, B) of the paper's section 3.2, densely: acts (M, N_a) and (M, N_b), layers (N_a,), (N_b,).
 
     For every unit u of A: rho(u, v) = Pearson correlation over the M probes with every unit v
     of B; penalty(u, v) = 1 / (1 + |layer(u) - layer(v)|); the match v* maximises |rho|

@@ -110,7 +110,7 @@ def build_book(executed_dir: Path | None = None, html_dir: Path | None = None, *
     if partial.exists():
         shutil.rmtree(partial)
     log = io.StringIO()
-    args = ["-b", "html", "-q", "-n", "-d", str(stage / "_doctrees"), str(stage), str(partial)]
+    args = ["-b", "html", "-q", "-n", "-W", "--keep-going", "-d", str(stage / "_doctrees"), str(stage), str(partial)]
     with redirect_stdout(log), redirect_stderr(log):
         status = build_main(args)
     text = log.getvalue()

@@ -1,8 +1,7 @@
 """The site's generated pages: "ours vs paper" from the table CSVs, and the figure gallery.
 
 Both are MyST markdown strings built from files a run wrote: ``tables/*.csv`` and
-``manifest.csv`` of the results folder that the executed notebooks belong to, the
-committed five-seed reference under ``reference/`` (the README's numbers), and the
+``manifest.csv`` of the results folder that the executed notebooks belong to, and the
 captions that the notebooks' figure cells carry in their metadata
 (``mystnb.figure.caption``, ``mystnb.image.alt``, ``mystnb.figure.name`` = the saved
 figure's file stem, which is also the figure's label on its chapter page).
@@ -18,22 +17,10 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 
-from xcorr_lib.report import sections
 from xcorr_lib.common.provenance import project_root
 from xcorr_lib.studies import fcn_tables, transfer_attack
 
 __all__ = ["FigureCaption", "figure_captions", "gallery_page", "ours_vs_paper_page", "latest_figures"]
-
-#: The README sections shown on the "ours vs paper" page, in order, with a heading each.
-REFERENCE_SECTIONS = {
-    "fashion-setup": "The reference run",
-    "fashion-table2": "Table 2: FCN vs FCN",
-    "fashion-table3": "Table 3: FCN vs CNN",
-    "fashion-accuracy": "Test accuracy",
-    "fashion-attack": "Table 4: the transfer attack",
-    "null-table": "Table 3 at chance level: the null",
-}
-
 
 @dataclass(frozen=True)
 class FigureCaption:
@@ -129,7 +116,7 @@ def _run_tables(tables: Path) -> list[str]:
         compared = compare(pd.read_csv(path))
         label = "Table 2 (FCN vs FCN)" if name.startswith("table2") else "Table 3 (FCN vs CNN)"
         wide = fcn_tables.wide_comparison(compared, keys)
-        parts += [f"### {label}", "", f"From `{path.name}`: the paper's value, ours per setting, and ours - paper.", "",
+        parts += [f"## {label}", "", f"From `{path.name}`: the paper's value, ours per setting, and ours - paper.", "",
                   fcn_tables.markdown_table(wide), "",
                   fcn_tables.describe_agreement(fcn_tables.agreement(compared)) or "No cell has a published value.", ""]
     path = tables / "table4_attack.csv"
@@ -137,24 +124,19 @@ def _run_tables(tables: Path) -> list[str]:
         t4 = pd.read_csv(path)
         t4 = t4[t4["attack"] == "main"] if "attack" in t4.columns else t4
         cmp = transfer_attack.compare_with_paper(t4)[["dataset", "net", "ours", "paper"]]
-        parts += ["### Table 4 (accuracy before -> after the transfer attack, relative degradation)", "",
+        parts += ["## Table 4 (accuracy before -> after the transfer attack, relative degradation)", "",
                   f"From `{path.name}`, the main attack.", "", fcn_tables.markdown_table(cmp, index=False), ""]
     return parts
 
 
-def ours_vs_paper_page(tables: Path, profile: str, root: Path | None = None) -> str:
-    """Our tables beside the published ones: this run's (``tables``, made with ``profile``),
-    then the README's five-seed Fashion-MNIST reference (committed files)."""
+def ours_vs_paper_page(tables: Path, profile: str) -> str:
+    """This run's tables (``tables``, made with ``profile``) beside the published ones; the
+    committed multi-seed reference is on the findings page."""
     run = _run_tables(tables)
-    root = Path(root or project_root())
-    parts = ["# Ours vs paper", "",
-             "Two views. First the tables of the run this site was built from (profile "
-             f"`{profile}`): with a small profile they show how the code behaves, not the paper's numbers. "
-             "Then the README's reference: the `paper-fashion` profile, five training seeds, made from the "
-             "committed files under `reference/` by the same code that writes the README.", "",
-             f"## This run (profile `{profile}`)", ""]
+    parts = ["# Ours vs paper: this run", "",
+             f"The tables of the run this site was built from (profile `{profile}`) beside the published "
+             "ones. With a small profile they show how the code behaves, not the paper's numbers: the "
+             "committed reference runs, over several training seeds and with their nulls, are on the "
+             "{doc}`findings` page.", ""]
     parts += run or ["This run wrote no Table 2, 3 or 4 (`results/tables/` has none of them).", ""]
-    parts += ["## The README's reference: Fashion-MNIST, five seeds", ""]
-    for key, heading in REFERENCE_SECTIONS.items():
-        parts += [f"### {heading}", "", sections.SECTIONS[key](root), ""]
     return "\n".join(parts) + "\n"

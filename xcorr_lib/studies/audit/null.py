@@ -1,4 +1,4 @@
-"""How much of the score is signal: null baselines and probe-size curves (SPEC section 5).
+"""How much of the score is signal: null baselines and probe-size curves.
 
 All functions work on activations captured once on a pool of probes,
 ``acts = {model name: (activations (M_pool, N) , layer ids (N,))}``, and score random
