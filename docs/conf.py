@@ -44,6 +44,7 @@ html_theme_options = {
     "use_download_button": True,
     "use_fullscreen_button": False,
     "navigation_with_keys": False,
+    "navbar_persistent": [],       # one search box (the sidebar's), not a second one in the header
 }
 html_show_sourcelink = False
 html_last_updated_fmt = ""

@@ -118,6 +118,7 @@ def test_book_has_every_page(small_book: Path) -> None:
         assert (small_book / f"{page}.html").is_file(), page
     index = (small_book / "index.html").read_text()
     assert "First chapter" in index and "Second chapter" in index and "Glossary" in index
+    assert index.count('class="btn search-button-field') == 1  # one search box
     assert (small_book / "_static" / "mathjax" / "tex-svg.js").stat().st_size > 1_000_000
     assert not (small_book.parent / "html.partial").exists()
 

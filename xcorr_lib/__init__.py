@@ -31,7 +31,7 @@ tests/test_layout.py, reads every import and fails on a violation):
 
 Where a new thing goes: a new similarity measure -> ``measures/`` (a function of two
 activation matrices, registered in ``measures.MEASURES``); a new network -> ``nets/``; a new
-experiment -> a notebook plus ``studies/<name>`` (README, "Adding an experiment").
+experiment -> a notebook plus ``studies/<name>`` (the user guide's "Working on xcorr").
 Imports of this package are lazy so ``import xcorr_lib`` stays cheap.
 """
 

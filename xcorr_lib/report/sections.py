@@ -21,7 +21,7 @@ from .findings import findings
 from .placement import offset, percentile_of, place
 from .reference import FASHION, NULL_TABLES, POPULATION, read_reference
 
-__all__ = ["SECTIONS", "spread"]
+__all__ = ["SECTIONS", "published_tables", "spread"]
 
 
 # --- formatting ------------------------------------------------------------------------
@@ -195,7 +195,7 @@ def fashion_attack(root: Path) -> str:
     return _table(header, rows) + "\n\n" + text
 
 
-def _published_tables(root: Path) -> list[tuple[str, pd.DataFrame, pd.DataFrame, list[str], int]]:
+def published_tables(root: Path) -> list[tuple[str, pd.DataFrame, pd.DataFrame, list[str], int]]:
     """(table, ours, published, keys, decimals) for Tables 2, 3 and 4's "before" column: ours per
     cell and seed in ``value`` (``original-code``, Net4 as printed), the paper's in ``paper``."""
     from xcorr_lib.common import paper
@@ -228,7 +228,7 @@ def fashion_placement(root: Path) -> str:
     dead_note = "".join(f" {r.net} of seed {r.seed} did not learn ({100 * r.test_acc:.0f}%) and counts, which "
                         f"widens the ranges and SDs of its cells." for r in dead.itertuples())
     rows, outside, n_seeds = [], [], acc["seed"].nunique()
-    for table, ours, published, keys, decimals in _published_tables(root):
+    for table, ours, published, keys, decimals in published_tables(root):
         cells = place(ours, published, keys, decimals=decimals)
         for dataset, g in cells.groupby("dataset", sort=False):
             try:

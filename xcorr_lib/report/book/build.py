@@ -1,9 +1,10 @@
 """``make html``: the teaching site, a Sphinx + MyST-NB book of the executed notebooks.
 
 :func:`build_book` stages, in a fresh folder beside the output: the prose pages of
-``docs/`` (introduction and glossary, "rerun it", ``conf.py``), every executed notebook
-with its progress bars stripped (:mod:`.clean`), the generated "ours vs paper" page and the
-figure gallery (:mod:`.pages`), and MathJax from the pinned ``sphinx-mathjax-offline``
+``docs/`` (introduction and glossary, the user guide, the method, findings, performance and
+API pages, ``conf.py``), every executed notebook with its progress bars stripped
+(:mod:`.clean`), the generated "ours vs paper" page and the figure gallery (:mod:`.pages`),
+the findings page's figures drawn from the committed reference runs (:mod:`.figures`), and MathJax from the pinned ``sphinx-mathjax-offline``
 package. Sphinx then renders the staging folder without executing anything; the finished
 site replaces ``html_dir`` only when the build succeeded, so an interrupted build never
 leaves a half site behind.
@@ -23,6 +24,7 @@ import nbformat
 from xcorr_lib.common.provenance import project_root, results_dir
 
 from .clean import strip_progress
+from .figures import FIGURES
 from .pages import figure_captions, gallery_page, ours_vs_paper_page
 
 __all__ = ["BookError", "mathjax_file", "notebook_title", "stage_book", "build_book"]
@@ -76,6 +78,8 @@ def stage_book(executed_dir: Path, stage: Path, *, manifest: Path, tables: Path,
     captions = figure_captions(staged)
     (stage / "gallery.md").write_text(gallery_page(manifest, captions, stage / "_gallery", chapters), encoding="utf-8")
     (stage / "ours_vs_paper.md").write_text(ours_vs_paper_page(tables, profile), encoding="utf-8")
+    for name, draw in FIGURES.items():  # the findings page's figures, from the committed reference runs
+        draw(project_root(), stage / "_generated" / name)
     static = stage / "_static" / "mathjax"
     static.mkdir(parents=True, exist_ok=True)
     shutil.copy2(mathjax_file(), static / "tex-svg.js")
