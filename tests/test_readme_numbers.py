@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from xcorr_lib.report import readme
+from xcorr_lib.report import readme, reference
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,7 +78,9 @@ def test_reference_files_are_small_and_from_clean_commits() -> None:
     manifest = readme.read_reference(folder, "manifest")
     assert not manifest["git_commit"].astype(str).str.contains("dirty|unknown").any()
     seeds = sorted(manifest["seed"].unique())
-    assert seeds == list(range(len(seeds))) and len(seeds) >= 3
+    assert seeds == list(range(len(seeds))) and len(seeds) >= 2
+    recipes = reference.recipes(folder)
+    assert recipes.groupby("notebook")["recipe"].nunique().eq(1).all() and (recipes["recipe"] != "").all()
     assert (manifest["profile"] == "paper-fashion").all()
 
 

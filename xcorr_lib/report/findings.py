@@ -65,8 +65,9 @@ def _placement(root: Path) -> str:
             text += f", mean z {off['mean_z']:+.2f} [{off['low']:+.2f}, {off['high']:+.2f}]"
         parts.append(text)
     n_seeds = read_reference(folder, "table2_fcn_correlations")["seed"].nunique()
+    z = " (z: published minus our mean in seed SDs, 95% interval over seeds)" if n_seeds >= 3 else ""
     return (f"**The published Fashion-MNIST cells among our {n_seeds} training seeds** (the original code's "
-            f"setting): {'; '.join(parts)} (z: published minus our mean in seed SDs, 95% interval over seeds).")
+            f"setting): {'; '.join(parts)}{z}.")
 
 
 def _population(root: Path) -> str:

@@ -78,7 +78,8 @@ def recipes(folder: Path) -> pd.DataFrame:
     for seed_dir in _seed_dirs(folder):
         manifest = pd.read_csv(seed_dir / "manifest.csv", keep_default_na=False, dtype=str)
         recipe = manifest["recipe"] if "recipe" in manifest else pd.Series("", index=manifest.index)
-        for notebook, found in recipe.groupby(manifest["notebook"], sort=True):
+        notebook = manifest["notebook"] if "notebook" in manifest else pd.Series("", index=manifest.index)
+        for notebook, found in recipe.groupby(notebook, sort=True):
             rows += [{"seed": int(seed_dir.name[5:]), "notebook": notebook, "recipe": r} for r in sorted(set(found))]
     return pd.DataFrame(rows, columns=["seed", "notebook", "recipe"])
 
