@@ -108,7 +108,8 @@ def offset(ours: pd.DataFrame, published: pd.DataFrame, keys: Sequence[str], val
 
     def mean_z(sample: np.ndarray) -> float:
         sd = sample.std(0, ddof=1)
-        return float(np.mean(((pub - sample.mean(0)) / sd)[sd > 0]))
+        keep = sd > 0  # a leave-one-out sample can make two equal seeds a cell's only ones
+        return float(np.mean((pub[keep] - sample.mean(0)[keep]) / sd[keep]))
 
     n = len(seeds)
     full = mean_z(table)
