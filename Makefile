@@ -23,7 +23,7 @@ SHARED_DATA    := $(abspath $(CURDIR)/../shared/data)
 XCORR_DATA_DIR ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),$(CURDIR)/data)
 export XCORR_DATA_DIR
 
-.PHONY: help venv all quick test lab html clean readme readme-check reference reference-population
+.PHONY: help venv all quick test lab html clean readme readme-check reference reference-population reference-verify
 
 help:  ## Show this help
 	@echo "usage: make <target> [PROFILE=paper|smoke|paper-fashion] [DEVICE=cpu|cuda]   (PROFILE=$(PROFILE), XCORR_DATA_DIR=$(XCORR_DATA_DIR))"
@@ -79,6 +79,11 @@ reference: $(VENV)  ## Rerun the README's paper-fashion seeds (hours on 2 cores;
 reference-population: $(VENV)  ## Rerun notebook 08's paper population (about an hour on 2 cores) into reference/
 	$(PY) -m xcorr_lib.run.reference population
 	$(MAKE) --no-print-directory readme
+
+# Does the reference depend on the machine? Rerun notebook 01 of seed 0 (portable, ~10 min on 2
+# cores) and compare Tables 1 and 2 byte for byte with reference/paper-fashion/seed-0/.
+reference-verify: $(VENV)  ## Rerun seed 0's Tables 1-2 here and compare them byte for byte with reference/
+	$(PY) -m xcorr_lib.run.reference verify --seeds 0
 
 lab: $(VENV)  ## Open JupyterLab on the project
 	.venv/bin/jupyter lab

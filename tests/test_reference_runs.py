@@ -95,3 +95,17 @@ def test_dry_run_says_what_would_run(capsys) -> None:
     assert out.startswith("seed 0: ") and "seed 1: " in out
     assert runs.main(["fashion", "--seeds", "x"]) == 2
     assert "is not N or N-M" in capsys.readouterr().err
+
+
+def test_compare_tables_finds_the_first_differing_line(tmp_path: Path) -> None:
+    ours, committed = tmp_path / "ours", tmp_path / "committed"
+    for folder in (ours, committed):
+        folder.mkdir()
+        (folder / "table1_accuracy.csv").write_text("net,test_acc\nNet1,0.85\n")
+        (folder / "table2_fcn_correlations.csv").write_text("net_a,score\nNet1,0.19602094\n")
+    assert runs.compare_tables(ours, committed) == []
+    (ours / "table2_fcn_correlations.csv").write_text("net_a,score\nNet1,0.19602095\n")
+    (ours / "table1_accuracy.csv").unlink()
+    problems = runs.compare_tables(ours, committed)
+    assert problems[0].startswith("table1_accuracy.csv missing")
+    assert problems[1] == "table2_fcn_correlations.csv differs at line 2: 'Net1,0.19602095' here, 'Net1,0.19602094' committed"

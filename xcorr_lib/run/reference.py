@@ -12,6 +12,7 @@ runs single-threaded in portable mode.
     python -m xcorr_lib.run.reference fashion --seeds 0-9 --jobs 2
     python -m xcorr_lib.run.reference fashion --seeds 0-9 --dry-run   # what would run
     python -m xcorr_lib.run.reference population
+    python -m xcorr_lib.run.reference verify --seeds 0   # on another machine: same bytes?
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ from xcorr_lib.common import devices, numerics, provenance
 from xcorr_lib.report import reference
 from xcorr_lib.run import pipeline
 
-__all__ = ["PROFILE", "SEED_NOTEBOOKS", "FIRST_SEED_NOTEBOOKS", "expected_recipes", "pending_seeds", "parse_seeds",
-           "run_seed", "main"]
+__all__ = ["PROFILE", "SEED_NOTEBOOKS", "FIRST_SEED_NOTEBOOKS", "VERIFY_TABLES", "compare_tables", "expected_recipes",
+           "pending_seeds", "parse_seeds", "run_seed", "verify", "main"]
 
 PROFILE = "paper-fashion"
 SEED_NOTEBOOKS = ("01_fcn_correlations", "02_cnn_vs_fcn")
@@ -175,9 +176,52 @@ def population(dry_run: bool) -> int:
     return 0
 
 
+#: What a rerun on another machine must reproduce byte for byte (no timing column in either).
+VERIFY_TABLES = ("table1_accuracy", "table2_fcn_correlations")
+
+
+def compare_tables(ours: Path, committed: Path, names: Sequence[str] = VERIFY_TABLES) -> list[str]:
+    """The ``names`` whose ``<name>.csv`` under ``ours`` differs from (or lacks) the one under
+    ``committed``, each with the first differing line; empty when all are byte-identical."""
+    problems = []
+    for name in names:
+        a, b = Path(ours) / f"{name}.csv", Path(committed) / f"{name}.csv"
+        if not a.is_file() or not b.is_file():
+            problems.append(f"{name}.csv missing from {a.parent if not a.is_file() else b.parent}")
+            continue
+        if a.read_bytes() != b.read_bytes():
+            lines = zip(a.read_text().splitlines(), b.read_text().splitlines())
+            first = next(((i, x, y) for i, (x, y) in enumerate(lines, 1) if x != y), None)
+            problems.append(f"{name}.csv differs" + (f" at line {first[0]}: {first[1]!r} here, {first[2]!r} committed"
+                                                     if first else " in length"))
+    return problems
+
+
+def verify(seed: int) -> int:
+    """Rerun notebook 01 of ``seed`` (portable) and compare :data:`VERIFY_TABLES` with the
+    committed reference byte for byte: the check that the numbers do not depend on the machine."""
+    from xcorr_lib.common import numerics
+
+    root = provenance.project_root()
+    committed = root / reference.FASHION / f"seed-{seed}"
+    want = expected_recipes(SEED_NOTEBOOKS[:1], seed)
+    if _collected(committed).get(SEED_NOTEBOOKS[0]) != {want[SEED_NOTEBOOKS[0]]}:
+        print(f"error: {committed} was not made under this code's recipe; nothing to compare", file=sys.stderr)
+        return 2
+    out = root / "results" / "reference" / "verify" / f"seed-{seed}"
+    print(f"rerunning {SEED_NOTEBOOKS[0]} of seed {seed} on {numerics.machine().get('cpu', '?')} -> {out}", flush=True)
+    _run(SEED_NOTEBOOKS[:1], out, out.parent / f"seed-{seed}.log", seed)
+    problems = compare_tables(out / "tables", committed)
+    for line in problems:
+        print(line)
+    print("identical" if not problems else f"{len(problems)} of {len(VERIFY_TABLES)} tables differ")
+    return 1 if problems else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m xcorr_lib.run.reference", description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", choices=["fashion", "population"])
+    parser.add_argument("what", choices=["fashion", "population", "verify"],
+                        help="verify: rerun notebook 01 of the first --seeds seed and compare it byte for byte")
     parser.add_argument("--seeds", default="0-9", help="paper-fashion seeds, e.g. 0-9 or '0 3 5' (default 0-9)")
     parser.add_argument("--jobs", type=int, default=2, help="seeds side by side (default 2)")
     parser.add_argument("--dry-run", action="store_true", help="say what would run, run nothing")
@@ -185,6 +229,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.what == "population":
             return population(args.dry_run)
+        if args.what == "verify":
+            return verify(parse_seeds(args.seeds)[0])
         return fashion(parse_seeds(args.seeds), args.jobs, args.dry_run)
     except (ValueError, pipeline.ProfileError) as err:
         print(f"error: {err}", file=sys.stderr)
