@@ -13,7 +13,7 @@ import pandas as pd
 from xcorr_lib.studies import fcn_tables
 
 from .placement import offset, place
-from .reference import FASHION, NULL_TABLES, POPULATION, read_reference
+from .reference import FASHION, NULL_TABLES, POPULATION, published_tables, read_reference
 
 __all__ = ["findings"]
 
@@ -49,22 +49,17 @@ def _own_nulls(root: Path) -> str:
 
 
 def _placement(root: Path) -> str:
-    from xcorr_lib.common import paper
-
-    folder = root / FASHION
     parts = []
-    for name, published, keys, label in (("table2_fcn_correlations", paper.table2(), ["dataset", "net_a", "net_b"], "2"),
-                                         ("table3_cnn_vs_fcn", paper.table3(), ["dataset", "net"], "3")):
-        scores = read_reference(folder, name).query("setting == 'original-code' and net4 == 'paper' and "
-                                                    "dataset == 'fashion-mnist'").rename(columns={"score": "value"})
-        pub = published[published["dataset"] == "fashion-mnist"].rename(columns={"paper_score": "paper"})
-        cells = place(scores, pub, keys, decimals=3)
+    for label, ours, published, keys, decimals in published_tables(root)[:2]:  # Tables 2 and 3
+        scores = ours[ours["dataset"] == "fashion-mnist"]
+        pub = published[published["dataset"] == "fashion-mnist"]
+        cells = place(scores, pub, keys, decimals=decimals)
         text = f"Table {label}: {int((~cells['outside']).sum())} of {len(cells)} published cells inside our range"
         if scores["seed"].nunique() >= 3:
-            off = offset(scores, pub, keys, decimals=3)
+            off = offset(scores, pub, keys, decimals=decimals)
             text += f", mean z {off['mean_z']:+.2f} [{off['low']:+.2f}, {off['high']:+.2f}]"
         parts.append(text)
-    n_seeds = read_reference(folder, "table2_fcn_correlations")["seed"].nunique()
+    n_seeds = scores["seed"].nunique()
     z = " (z: published minus our mean in seed SDs, 95% interval over seeds)" if n_seeds >= 3 else ""
     return (f"**The published Fashion-MNIST cells among our {n_seeds} training seeds** (the original code's "
             f"setting): {'; '.join(parts)}{z}.")

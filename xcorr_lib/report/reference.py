@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from xcorr_lib.common import paper
 from xcorr_lib.studies import population
 
 __all__ = ["FASHION", "NULL_TABLES", "POPULATION", "POPULATION_TABLES", "REFERENCE_TABLES", "RecipeMismatch",
-           "check_one_recipe", "collect", "collect_seed", "collect_population", "read_reference", "recipes"]
+           "MAIN_NET4", "check_one_recipe", "collect", "collect_seed", "collect_population", "published_tables", "read_reference", "recipes"]
 
 NULL_TABLES = ("table2_nulls", "table3_nulls")  # every published cell beside its nulls (notebooks 01, 02)
 REFERENCE_TABLES = ("table1_accuracy", "table2_fcn_correlations", "table3_cnn_vs_fcn", "table3_accuracy",
@@ -109,6 +110,23 @@ def read_reference(folder: Path, name: str) -> pd.DataFrame:
     if not frames:
         raise FileNotFoundError(f"no {name}.csv under {folder}/seed-*")
     return pd.concat(frames, ignore_index=True)
+
+
+MAIN_NET4 = "paper"  # the Net4 whose cells are compared with the paper (as printed, [196, 392])
+
+
+def published_tables(root: Path) -> list[tuple[str, pd.DataFrame, pd.DataFrame, list[str], int]]:
+    """(table, ours, published, keys, decimals) for Tables 2, 3 and 4's "before" column: ours per
+    cell and seed in ``value`` (``original-code``, Net4 as printed), the paper's in ``paper``."""
+    folder = root / FASHION
+    acc = read_reference(folder, "table3_accuracy")
+    acc = acc[acc["net4"] == MAIN_NET4].assign(value=lambda d: 100 * d["test_acc"])
+    main = [read_reference(folder, name).query("setting == 'original-code' and net4 == @MAIN_NET4")
+            .rename(columns={"score": "value"}) for name in ("table2_fcn_correlations", "table3_cnn_vs_fcn")]
+    t4 = paper.table4().rename(columns={"paper_acc_clean": "paper"})[["dataset", "net", "paper"]]
+    return [("2", main[0], paper.table2().rename(columns={"paper_score": "paper"}), ["dataset", "net_a", "net_b"], 3),
+            ("3", main[1], paper.table3().rename(columns={"paper_score": "paper"}), ["dataset", "net"], 3),
+            ("4, before", acc, t4, ["dataset", "net"], 1)]
 
 
 POPULATION = Path("reference/population")

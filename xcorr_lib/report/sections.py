@@ -19,9 +19,9 @@ from xcorr_lib.studies.fcn_tables.null import null_markdown
 
 from .findings import findings
 from .placement import offset, percentile_of, place
-from .reference import FASHION, NULL_TABLES, POPULATION, read_reference
+from .reference import FASHION, MAIN_NET4, NULL_TABLES, POPULATION, published_tables, read_reference
 
-__all__ = ["SECTIONS", "published_tables", "spread"]
+__all__ = ["SECTIONS", "spread"]
 
 
 # --- formatting ------------------------------------------------------------------------
@@ -41,7 +41,6 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 # --- the Fashion-MNIST reference run ---------------------------------------------------
 
 CHANCE_LINE = 0.2  # test accuracy below this on 10 classes: the network did not learn
-MAIN_NET4 = "paper"
 
 
 def fashion_setup(root: Path) -> str:
@@ -193,22 +192,6 @@ def fashion_attack(root: Path) -> str:
             f"(p = {cleaned.spearman_p:.1f}, four nets) without the copy-error cell of Net5. Notebook 03 (both attacks) "
             f"took {spread(minutes, '.0f')} min on 2 cores.")
     return _table(header, rows) + "\n\n" + text
-
-
-def published_tables(root: Path) -> list[tuple[str, pd.DataFrame, pd.DataFrame, list[str], int]]:
-    """(table, ours, published, keys, decimals) for Tables 2, 3 and 4's "before" column: ours per
-    cell and seed in ``value`` (``original-code``, Net4 as printed), the paper's in ``paper``."""
-    from xcorr_lib.common import paper
-
-    folder = root / FASHION
-    acc = read_reference(folder, "table3_accuracy")
-    acc = acc[acc["net4"] == MAIN_NET4].assign(value=lambda d: 100 * d["test_acc"])
-    main = [read_reference(folder, name).query("setting == 'original-code' and net4 == @MAIN_NET4")
-            .rename(columns={"score": "value"}) for name in ("table2_fcn_correlations", "table3_cnn_vs_fcn")]
-    t4 = paper.table4().rename(columns={"paper_acc_clean": "paper"})[["dataset", "net", "paper"]]
-    return [("2", main[0], paper.table2().rename(columns={"paper_score": "paper"}), ["dataset", "net_a", "net_b"], 3),
-            ("3", main[1], paper.table3().rename(columns={"paper_score": "paper"}), ["dataset", "net"], 3),
-            ("4, before", acc, t4, ["dataset", "net"], 1)]
 
 
 def _why_outside(protocol: str) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from xcorr_lib.report.placement import place
-from xcorr_lib.report.sections import published_tables
+from xcorr_lib.report.reference import published_tables
 
 __all__ = ["placement_figure", "FIGURES"]
 
