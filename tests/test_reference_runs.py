@@ -109,3 +109,19 @@ def test_compare_tables_finds_the_first_differing_line(tmp_path: Path) -> None:
     problems = runs.compare_tables(ours, committed)
     assert problems[0].startswith("table1_accuracy.csv missing")
     assert problems[1] == "table2_fcn_correlations.csv differs at line 2: 'Net1,0.19602095' here, 'Net1,0.19602094' committed"
+
+
+def test_population_is_skipped_only_under_the_current_recipe(tmp_path: Path, monkeypatch, capsys) -> None:
+    want = runs.expected_recipes(runs.POPULATION_NOTEBOOKS)
+    dest = tmp_path / "population"
+    monkeypatch.setattr(reference, "POPULATION", dest)  # absolute: the project root's / keeps it
+    dest.mkdir(parents=True)
+    for recipe, verdict in [(None, "to run"), ("", "to run"), ("0123456789abcdef", "to run"),
+                            (want["08_population"], "skipped")]:
+        rows = {"artifact": ["t.csv"], "notebook": ["08_population"]}
+        if recipe is not None:
+            rows["recipe"] = [recipe]
+        pd.DataFrame(rows).to_csv(dest / "manifest.csv", index=False)
+        assert runs.population(dry_run=True) == 0
+        assert verdict in capsys.readouterr().out
+    assert reference.recipes_of(tmp_path / "nowhere").empty

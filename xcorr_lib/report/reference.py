@@ -16,7 +16,7 @@ from xcorr_lib.common import paper
 from xcorr_lib.studies import population
 
 __all__ = ["FASHION", "NULL_TABLES", "POPULATION", "POPULATION_TABLES", "REFERENCE_TABLES", "RecipeMismatch",
-           "MAIN_NET4", "check_one_recipe", "collect", "collect_seed", "collect_population", "published_tables", "read_reference", "recipes"]
+           "MAIN_NET4", "check_one_recipe", "collect", "collect_seed", "collect_population", "published_tables", "read_reference", "recipes", "recipes_of"]
 
 NULL_TABLES = ("table2_nulls", "table3_nulls")  # every published cell beside its nulls (notebooks 01, 02)
 REFERENCE_TABLES = ("table1_accuracy", "table2_fcn_correlations", "table3_cnn_vs_fcn", "table3_accuracy",
@@ -72,17 +72,27 @@ def _seed_dirs(folder: Path) -> list[Path]:
     return sorted((p for p in Path(folder).glob("seed-*") if p.is_dir()), key=lambda p: int(p.name[5:]))
 
 
+def recipes_of(run: Path) -> pd.DataFrame:
+    """The recipes one run folder (a ``seed-N`` folder, or the population's) recorded in its
+    ``manifest.csv``: columns notebook, recipe ("" where the run recorded none, i.e. made before
+    recipes were recorded); empty when the folder has no manifest."""
+    path = Path(run) / "manifest.csv"
+    if not path.is_file():
+        return pd.DataFrame(columns=["notebook", "recipe"])
+    manifest = pd.read_csv(path, keep_default_na=False, dtype=str)
+    recipe = manifest["recipe"] if "recipe" in manifest else pd.Series("", index=manifest.index)
+    notebook = manifest["notebook"] if "notebook" in manifest else pd.Series("", index=manifest.index)
+    rows = [{"notebook": nb, "recipe": r} for nb, found in recipe.groupby(notebook, sort=True) for r in sorted(set(found))]
+    return pd.DataFrame(rows, columns=["notebook", "recipe"])
+
+
 def recipes(folder: Path) -> pd.DataFrame:
-    """The recipe of every executed notebook of every seed under ``folder``: columns seed,
-    notebook, recipe ("" where the run recorded none, i.e. made before recipes were recorded)."""
-    rows = []
-    for seed_dir in _seed_dirs(folder):
-        manifest = pd.read_csv(seed_dir / "manifest.csv", keep_default_na=False, dtype=str)
-        recipe = manifest["recipe"] if "recipe" in manifest else pd.Series("", index=manifest.index)
-        notebook = manifest["notebook"] if "notebook" in manifest else pd.Series("", index=manifest.index)
-        for notebook, found in recipe.groupby(notebook, sort=True):
-            rows += [{"seed": int(seed_dir.name[5:]), "notebook": notebook, "recipe": r} for r in sorted(set(found))]
-    return pd.DataFrame(rows, columns=["seed", "notebook", "recipe"])
+    """:func:`recipes_of` every seed under ``folder``: columns seed, notebook, recipe."""
+    frames = [recipes_of(seed_dir).assign(seed=int(seed_dir.name[5:])) for seed_dir in _seed_dirs(folder)]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=["seed", "notebook", "recipe"])
+    return pd.concat(frames, ignore_index=True)[["seed", "notebook", "recipe"]]
 
 
 def check_one_recipe(folder: Path) -> None:

@@ -60,10 +60,7 @@ def expected_recipes(notebooks: Sequence[str], seed: int | None = None, *, profi
 
 
 def _collected(folder: Path) -> dict[str, set[str]]:
-    if not (folder / "manifest.csv").is_file():
-        return {}
-    found = reference.recipes(folder.parent)
-    found = found[found["seed"] == int(folder.name[5:])]
+    found = reference.recipes_of(folder)
     return {nb: set(rows["recipe"]) for nb, rows in found.groupby("notebook")}
 
 
@@ -160,13 +157,9 @@ def population(dry_run: bool) -> int:
     root = provenance.project_root()
     run, dest = root / "results" / "reference" / "population", root / reference.POPULATION
     want = expected_recipes(POPULATION_NOTEBOOKS)
-    if (dest / "manifest.csv").is_file():
-        import pandas as pd
-
-        manifest = pd.read_csv(dest / "manifest.csv", keep_default_na=False, dtype=str)
-        if "recipe" in manifest and set(manifest["recipe"]) == set(want.values()):
-            print("population: done under the current recipe, skipped")
-            return 0
+    if _collected(dest) == {nb: {recipe} for nb, recipe in want.items()}:
+        print("population: done under the current recipe, skipped")
+        return 0
     print("population: to run")
     if dry_run:
         return 0
