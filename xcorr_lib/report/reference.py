@@ -6,6 +6,7 @@ both read them through this module.
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 from pathlib import Path
@@ -98,8 +99,16 @@ def recipes(folder: Path) -> pd.DataFrame:
 def check_one_recipe(folder: Path) -> None:
     """Raise :class:`RecipeMismatch`, naming the seeds of each recipe, when the seeds under
     ``folder`` ran one notebook under different recipes (or one under none): such seeds are
-    rerun under one recipe, never pooled."""
-    found = recipes(folder)
+    rerun under one recipe, never pooled. Checked once per state of the seeds' manifests (a
+    render reads many tables of one folder)."""
+    manifests = [p / "manifest.csv" for p in _seed_dirs(folder) if (p / "manifest.csv").is_file()]
+    _check_one_recipe(str(Path(folder).resolve()),
+                      tuple((str(m), m.stat().st_mtime_ns, m.stat().st_size) for m in manifests))
+
+
+@functools.lru_cache(maxsize=16)
+def _check_one_recipe(folder: str, manifests: tuple) -> None:
+    found = recipes(Path(folder))
     problems = []
     for notebook, rows in found.groupby("notebook", sort=True):
         if rows["recipe"].nunique() > 1:
