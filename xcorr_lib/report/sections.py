@@ -206,12 +206,13 @@ def _why_outside(protocol: str) -> str:
 def fashion_placement(root: Path) -> str:
     """Each published cell's percentile in our seeds, the mean standardized difference per table
     with a leave-one-seed-out interval, and the cells outside our range with their likely cause."""
-    acc = read_reference(root / FASHION, "table3_accuracy").query("net4 == @MAIN_NET4")
+    tables = published_tables(root)
+    acc = next(ours for table, ours, *_ in tables if table.startswith("4"))  # table3_accuracy, Net4 as printed
     protocols, dead = acc.groupby("dataset")["protocol"].first(), acc[acc["test_acc"] < CHANCE_LINE]
     dead_note = "".join(f" {r.net} of seed {r.seed} did not learn ({100 * r.test_acc:.0f}%) and counts, which "
                         f"widens the ranges and SDs of its cells." for r in dead.itertuples())
     rows, outside, n_seeds = [], [], acc["seed"].nunique()
-    for table, ours, published, keys, decimals in published_tables(root):
+    for table, ours, published, keys, decimals in tables:
         cells = place(ours, published, keys, decimals=decimals)
         for dataset, g in cells.groupby("dataset", sort=False):
             try:
