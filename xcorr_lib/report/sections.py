@@ -261,15 +261,34 @@ def population_answer(root: Path) -> str:
     diffs = pd.read_csv(folder / "population_measure_differences.csv")
     return "\n\n".join([
         f"Profile `{row['profile']}`, commit {row['git_commit']}, {row['software'] or 'software not recorded'}; "
-        f"{row['data']}. Notebook 08 took {minutes:.0f} min on 2 cores (training, attack, every pair matrix). "
-        f"Files: `{POPULATION}/`.",
+        f"{_recipes_and_machines(manifest)}; {row['data']}. The run that finished notebook 08 took {minutes:.0f} min "
+        f"on 2 cores; a run reuses the trained networks, stored activations and finished pair tiles that a stopped "
+        f"run left, so a resumed run takes less than a fresh one. Files: `{POPULATION}/`.",
         population.describe_population(models),
         population.describe_prediction(prediction, reference="best_cnn"),
         population.describe_prediction(prediction, reference="mean"),
+        _measures_by_reference(prediction),
         "Which measure predicts clean accuracy best (trained networks, best CNN as reference; |rho_a| - |rho_b| "
         "with a paired cluster-bootstrap 95% interval):\n\n" + fcn_tables.markdown_table(diffs, index=False),
         population.describe_memory(population.memory_claim(models, align)),
     ])
+
+
+def _measures_by_reference(prediction: pd.DataFrame) -> str:
+    """Every measure's alignment against clean accuracy (trained networks), with the best CNN and
+    with its untrained copy as the reference: how much of an association is likeness to a good
+    network, and how much any network's reading of the probes."""
+    sel = prediction[(prediction["group"] == "trained") & (prediction["target"] == "acc_clean")]
+    refs = [r for r in ("best_cnn", "best_cnn_untrained") if r in set(sel["reference"])]
+    cell = {(r.measure, r.reference, r.statistic): f"{r.value:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]"
+            for r in sel.itertuples()}
+    models = {r: sel.loc[sel["reference"] == r, "reference_model"].iloc[0] for r in refs}
+    rows = [[m, *(cell.get((m, r, stat), "") for r in refs for stat in ("spearman", "partial_spearman"))]
+            for m in sel["measure"].unique()]
+    header = ["measure", *(f"{models[r]}{' (untrained)' if r.endswith('untrained') else ''}: {label}"
+                           for r in refs for label in ("rho", "partialled"))]
+    return ("Every measure's alignment against clean accuracy (trained networks; Spearman rho, 95% cluster-bootstrap "
+            "interval), with the best CNN and with an untrained copy of it as the reference:\n\n" + _table(header, rows))
 
 
 # --- code and benchmarks --------------------------------------------------------------
