@@ -137,12 +137,22 @@ def child(folder: str, tile_size: int, device: str, profile: bool) -> dict:
     seconds, mat = timed(lambda: pair_matrix(models, tile_size=tile_size, device=device))
     np.save(Path(folder) / "matrix.npy", mat.values)
     return {"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "rss_before_mib": before,
-            "inputs_mib": sum(f.stat().st_size for f in files) / 2**20, "seconds": seconds}
+            "inputs_mib": sum(f.stat().st_size for f in files) / 2**20, "seconds": seconds,
+            "threads": torch.get_num_threads()}
+
+
+#: The environment this script started with: a Dask LocalCluster sets OMP_NUM_THREADS=1 (and
+#: MKL_, OPENBLAS_) in its parent's environment and leaves it there, which would make every
+#: later child single-threaded.
+START_ENV = dict(os.environ)
 
 
 def run_child(folder: Path, tile_size: int, device: str, profile: bool = False) -> dict:
-    cmd = [sys.executable, __file__, "--_child", str(folder), "--tile-size", str(tile_size), "--device", device]
-    out = subprocess.run(cmd + (["--_profile"] if profile else []), check=True, capture_output=True, text=True)
+    """:func:`child` in a fresh process, with this script's starting environment and torch's threads."""
+    cmd = [sys.executable, __file__, "--_child", str(folder), "--tile-size", str(tile_size), "--device", device,
+           "--_threads", str(torch.get_num_threads())]
+    out = subprocess.run(cmd + (["--_profile"] if profile else []), check=True, capture_output=True, text=True,
+                         env=START_ENV)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -167,7 +177,8 @@ def zoo_rows(folder: Path, k: int, n: int, m: int, parts: set[int], tile_size: i
     if 2 in parts:
         t_mm = bare_matmuls(models, device)
         rows.append((f"(2) {tag} pair_matrix / sum of bare matmuls", f"{t_matrix / t_mm:.2f}",
-                     f"pair_matrix {t_matrix:.1f} s, matmuls {t_mm:.1f} s, {k * (k + 1) // 2} pairs; "
+                     f"pair_matrix {t_matrix:.1f} s ({timing['threads']} threads), matmuls {t_mm:.1f} s "
+                     f"({torch.get_num_threads()} threads), {k * (k + 1) // 2} pairs; "
                      f"peak RSS {timing['peak_rss_mib']:,.0f} MiB (activations {timing['inputs_mib']:,.0f} MiB "
                      f"on disk, RSS before the call {timing['rss_before_mib']:.0f} MiB)"))
     if 3 in parts:
@@ -201,9 +212,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or auto (Dask part 3 stays on CPU workers)")
     parser.add_argument("--_child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--_profile", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--_threads", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     device = resolve_device(args.device)
     if args._child:
+        if args._threads:
+            torch.set_num_threads(args._threads)
         print(json.dumps(child(args._child, args.tile_size, device, args._profile)))
         return
     sizes = [12] if args.quick else [int(k) for k in args.models.split(",")]
