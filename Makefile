@@ -64,19 +64,21 @@ readme-check: $(VENV)  ## Exit non-zero when a README number differs from its co
 	$(PY) -m xcorr_lib.report.readme --check
 
 # The README's Fashion-MNIST numbers: paper-fashion notebooks 01-02 for REF_SEEDS (03 too for the
-# first), portable, each seed in its own results folder, REF_JOBS side by side; each finished seed's
+# first), portable, each seed in its own results folder, REF_JOBS side by side (1: each seed uses
+# torch's threads on every core; two seeds at once oversubscribe the cores and took about 4x as
+# long per seed on 2 cores); each finished seed's
 # small CSVs go to reference/paper-fashion/seed-N/ (commit them). Seeds already there under the
 # current recipe are skipped, so a stopped run resumes.
 REF_SEEDS ?= 0-9
-REF_JOBS  ?= 2
-reference: $(VENV)  ## Rerun the README's paper-fashion seeds (hours on 2 cores; resumable) into reference/
+REF_JOBS  ?= 1
+reference: $(VENV)  ## Rerun the README's paper-fashion seeds (about 6 min per seed alone on 2 cores; resumable) into reference/
 	$(PY) -m xcorr_lib.run.reference fashion --seeds "$(REF_SEEDS)" --jobs $(REF_JOBS)
 	$(MAKE) --no-print-directory readme
 
 # The README's population answer: notebook 08 with the paper-fashion profile (68 networks),
 # in its own results folder; then its small CSVs go to reference/population/ (skipped when
 # they were made under the current recipe).
-reference-population: $(VENV)  ## Rerun notebook 08's paper population (about an hour on 2 cores) into reference/
+reference-population: $(VENV)  ## Rerun notebook 08's paper population (one to two hours on 2 cores; resumable) into reference/
 	$(PY) -m xcorr_lib.run.reference population
 	$(MAKE) --no-print-directory readme
 

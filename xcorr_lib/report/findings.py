@@ -113,9 +113,16 @@ def _speed(root: Path) -> str:
     if not files:
         raise FileNotFoundError("no benchmarks/results/bench_correlation-*.txt")
     rows = {m[1]: m for m in re.finditer(r"^\((\d)\).*?\s{2,}(\S.*?)\s{2,}(.*)$", files[-1].read_text(), re.M)}
-    return (f"**Exact, and fast.** The blocked engine returns the formula's number {rows['1'][2]} faster than the "
+    text = (f"**Exact, and fast.** The blocked engine returns the formula's number {rows['1'][2]} faster than the "
             f"original per-pair loop, and scores 100,000 x 100,000 units at {rows['3'][2]} "
             f"(`{files[-1].relative_to(root)}`).")
+    pairs = sorted((root / "benchmarks" / "results").glob("bench_pairs-*.txt"))
+    zoo = [m for m in re.finditer(r"^\(2\) (\d+) models, .*?\s{2,}(\S+)\s{2,}", pairs[-1].read_text(), re.M)] if pairs else []
+    if zoo:
+        biggest = max(zoo, key=lambda m: int(m[1]))
+        text += (f" A {biggest[1]}-model pair matrix costs {biggest[2]}x the bare matrix products it cannot avoid "
+                 f"(`{pairs[-1].relative_to(root)}`).")
+    return text
 
 
 def findings(root: Path) -> str:

@@ -54,7 +54,8 @@ def fashion_setup(root: Path) -> str:
     software = "; ".join(sorted(manifest["software"].dropna().astype(str).unique())) or "software not recorded"
     return (f"Seeds {', '.join(map(str, seeds))} (profile `{manifest['profile'].iloc[0]}`, commits {commits}; "
             f"{software}; {_recipes_and_machines(manifest)}). Notebooks 01 + 02 took {spread(per_seed / 60, '.0f')} "
-            f"min per seed on 2 cores with two seeds running at once; cells show the mean over seeds and, in "
+            f"min per seed on 2 cores, most of them beside another reference run (alone, a seed takes the shortest of "
+            f"these times); cells show the mean over seeds and, in "
             f"brackets, the lowest and highest value over the seeds. Files: `{FASHION}/`.")
 
 

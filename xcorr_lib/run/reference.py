@@ -6,10 +6,11 @@ finishes, its small files are copied to ``reference/paper-fashion/seed-N/``
 (:func:`xcorr_lib.report.reference.collect_seed`), ready to commit. A seed whose committed
 files were made under the recipe this code would record (:func:`expected_recipes`) is
 skipped, so a stopped run loses at most the seeds in progress, and a change that alters the
-recipe reruns every seed rather than mixing them. Two seeds may run side by side: training
-runs single-threaded in portable mode.
+recipe reruns every seed rather than mixing them. ``--jobs 2`` runs two seeds side by side;
+on 2 cores that was slower than one after another (a seed's torch ops use every core, so two
+seeds oversubscribe them: about 23 min per seed beside another run, 6 min alone).
 
-    python -m xcorr_lib.run.reference fashion --seeds 0-9 --jobs 2
+    python -m xcorr_lib.run.reference fashion --seeds 0-9 --jobs 1
     python -m xcorr_lib.run.reference fashion --seeds 0-9 --dry-run   # what would run
     python -m xcorr_lib.run.reference population
     python -m xcorr_lib.run.reference verify --seeds 0   # on another machine: same bytes?
@@ -216,7 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("what", choices=["fashion", "population", "verify"],
                         help="verify: rerun notebook 01 of the first --seeds seed and compare it byte for byte")
     parser.add_argument("--seeds", default="0-9", help="paper-fashion seeds, e.g. 0-9 or '0 3 5' (default 0-9)")
-    parser.add_argument("--jobs", type=int, default=2, help="seeds side by side (default 2)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="seeds side by side (default 1: one seed already uses every core)")
     parser.add_argument("--dry-run", action="store_true", help="say what would run, run nothing")
     args = parser.parse_args(argv)
     try:
