@@ -12,6 +12,7 @@ import pandas as pd
 
 from xcorr_lib.studies import fcn_tables
 
+from . import bench
 from .placement import offset, place
 from .reference import FASHION, NULL_TABLES, POPULATION, published_tables, read_reference
 
@@ -109,19 +110,19 @@ def _population(root: Path) -> str:
 
 
 def _speed(root: Path) -> str:
-    files = sorted((root / "benchmarks" / "results").glob("bench_correlation-*.txt"))
-    if not files:
-        raise FileNotFoundError("no benchmarks/results/bench_correlation-*.txt")
-    rows = {m[1]: m for m in re.finditer(r"^\((\d)\).*?\s{2,}(\S.*?)\s{2,}(.*)$", files[-1].read_text(), re.M)}
-    text = (f"**Exact, and fast.** The blocked engine returns the formula's number {rows['1'][2]} faster than the "
-            f"original per-pair loop, and scores 100,000 x 100,000 units at {rows['3'][2]} "
-            f"(`{files[-1].relative_to(root)}`).")
-    pairs = sorted((root / "benchmarks" / "results").glob("bench_pairs-*.txt"))
-    zoo = [m for m in re.finditer(r"^\(2\) (\d+) models, .*?\s{2,}(\S+)\s{2,}", pairs[-1].read_text(), re.M)] if pairs else []
+    path = bench.newest(root, "bench_correlation")
+    cases = {case.split(")")[0].lstrip("("): result for case, result, _ in bench.rows(path)}
+    text = (f"**Exact, and fast.** The blocked engine returns the formula's number {cases['1']} faster than the "
+            f"original per-pair loop, and scores 100,000 x 100,000 units at {cases['3']} "
+            f"(`{path.relative_to(root)}`).")
+    try:
+        pairs = bench.newest(root, "bench_pairs")
+    except FileNotFoundError:
+        return text
+    zoo = {int(m[1]): result for case, result, _ in bench.rows(pairs) if (m := re.match(r"\(2\) (\d+) models,", case))}
     if zoo:
-        biggest = max(zoo, key=lambda m: int(m[1]))
-        text += (f" A {biggest[1]}-model pair matrix costs {biggest[2]}x the bare matrix products it cannot avoid "
-                 f"(`{pairs[-1].relative_to(root)}`).")
+        text += (f" A {max(zoo)}-model pair matrix costs {zoo[max(zoo)]}x the bare matrix products it cannot avoid "
+                 f"(`{pairs.relative_to(root)}`).")
     return text
 
 

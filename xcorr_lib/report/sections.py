@@ -7,7 +7,6 @@ each README marker to its function; the site's "ours vs paper" page shows some o
 from __future__ import annotations
 
 import functools
-import re
 from pathlib import Path
 from typing import Callable
 
@@ -17,6 +16,7 @@ from xcorr_lib.common.paper import table4 as published_table4
 from xcorr_lib.studies import fcn_tables, population, transfer_attack
 from xcorr_lib.studies.fcn_tables.null import null_markdown
 
+from . import bench
 from .findings import findings
 from .placement import offset, percentile_of, place
 from .reference import FASHION, MAIN_NET4, NULL_TABLES, POPULATION, published_tables, read_reference
@@ -312,22 +312,12 @@ def null_cells(root: Path) -> str:
 
 
 def bench_table(root: Path, name: str) -> str:
-    """The newest ``benchmarks/results/<name>-*.txt``: one table per block of its lines (a
-    ``#`` line opens a block and becomes its caption; a line starting with ``(`` is a row)."""
-    files = sorted((root / "benchmarks" / "results").glob(f"{name}-*.txt"))
-    if not files:
-        raise FileNotFoundError(f"no benchmarks/results/{name}-*.txt")
-    blocks: list[tuple[list[str], list[list[str]]]] = []
-    for line in files[-1].read_text().splitlines():
-        if line.startswith("#") or not blocks:
-            blocks.append(([line.lstrip("# ").strip()], []))
-        elif line.startswith("("):
-            blocks[-1][1].append(re.split(r"\s{2,}", line.strip(), maxsplit=2))
-        elif line.strip():
-            blocks[-1][0].append(line.strip())
-    parts = [f"From `benchmarks/results/{files[-1].name}`:"]
+    """The newest ``benchmarks/results/<name>-*.txt``: one table per block of its lines
+    (:func:`.bench.blocks`: the ``#`` line is its caption)."""
+    path = bench.newest(root, name)
+    parts = [f"From `benchmarks/results/{path.name}`:"]
     parts += ["`" + "; ".join(caption) + "`\n\n" + _table(["case", "result", "details"], rows)
-              for caption, rows in blocks if rows]
+              for caption, rows in bench.blocks(path) if rows]
     return "\n\n".join(parts)
 
 
