@@ -16,7 +16,7 @@ from . import bench
 from .placement import offset, place
 from .reference import FASHION, NULL_TABLES, POPULATION, published_tables, read_reference
 
-__all__ = ["findings"]
+__all__ = ["ci_text", "findings"]
 
 
 def _chance_level() -> str:
@@ -72,7 +72,8 @@ MEASURE_NAMES = {"score_paper": "the score", "score_original": "the original var
                  "mutual_knn": "mutual k-NN", "cknna": "CKNNA"}
 
 
-def _ci(row: pd.Series, value: str = "value") -> str:
+def ci_text(row: pd.Series, value: str = "value") -> str:
+    """``+0.33 [-0.19, +0.64]``: a row's ``value`` with its ``ci_low`` and ``ci_high``."""
     return f"{row[value]:+.2f} [{row['ci_low']:+.2f}, {row['ci_high']:+.2f}]"
 
 
@@ -85,7 +86,7 @@ def _population(root: Path) -> str:
     verdict = ("is no reliable guide to clean accuracy" if raw["ci_low"] <= 0 <= raw["ci_high"] else
                f"{'tracks' if raw['value'] > 0 else 'runs against'} clean accuracy")
     text = (f"Among {int(raw['n_models'])} trained networks of {int(raw['n_clusters'])} families, Spearman rho "
-            f"{_ci(raw)} (cluster bootstrap over families), and {_ci(part)} once unit count and depth are "
+            f"{ci_text(raw)} (cluster bootstrap over families), and {ci_text(part)} once unit count and depth are "
             "partialled out.")
     spearman = sel[sel["statistic"] == "spearman"].set_index("measure")
     best = spearman["value"].abs().idxmax()
@@ -103,8 +104,8 @@ def _population(root: Path) -> str:
         clear = not gain["ci_low"] <= 0 <= gain["ci_high"]
         name = MEASURE_NAMES.get(best, best)
         head += f"; {name}'s {'does better' if clear else 'is the best of the measures, though not clearly'}"
-        text += (f" Of the {spearman.index.nunique()} measures, {name}'s alignment tracks clean accuracy most closely: rho {_ci(spearman.loc[best])}, "
-                 f"{_ci(kept)} partialled, {gain['difference']:.2f} [{gain['ci_low']:+.2f}, {gain['ci_high']:+.2f}] "
+        text += (f" Of the {spearman.index.nunique()} measures, {name}'s alignment tracks clean accuracy most closely: rho {ci_text(spearman.loc[best])}, "
+                 f"{ci_text(kept)} partialled, {gain['difference']:.2f} [{gain['ci_low']:+.2f}, {gain['ci_high']:+.2f}] "
                  "more |rho| than the score (paired cluster bootstrap).")
     return head + ".** " + text
 

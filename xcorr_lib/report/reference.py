@@ -103,7 +103,7 @@ def check_one_recipe(folder: Path) -> None:
     render reads many tables of one folder)."""
     manifests = [p / "manifest.csv" for p in _seed_dirs(folder) if (p / "manifest.csv").is_file()]
     _check_one_recipe(str(Path(folder).resolve()),
-                      tuple((str(m), m.stat().st_mtime_ns, m.stat().st_size) for m in manifests))
+                      tuple((str(m), st.st_mtime_ns, st.st_size) for m in manifests for st in [m.stat()]))
 
 
 @functools.lru_cache(maxsize=16)

@@ -17,7 +17,7 @@ from xcorr_lib.studies import fcn_tables, population, transfer_attack
 from xcorr_lib.studies.fcn_tables.null import null_markdown
 
 from . import bench
-from .findings import findings
+from .findings import ci_text, findings
 from .placement import offset, percentile_of, place
 from .reference import FASHION, MAIN_NET4, NULL_TABLES, POPULATION, published_tables, read_reference
 
@@ -281,8 +281,7 @@ def _measures_by_reference(prediction: pd.DataFrame) -> str:
     network, and how much any network's reading of the probes."""
     sel = prediction[(prediction["group"] == "trained") & (prediction["target"] == "acc_clean")]
     refs = [r for r in ("best_cnn", "best_cnn_untrained") if r in set(sel["reference"])]
-    cell = {(r.measure, r.reference, r.statistic): f"{r.value:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]"
-            for r in sel.itertuples()}
+    cell = {(r["measure"], r["reference"], r["statistic"]): ci_text(r) for _, r in sel.iterrows()}
     models = {r: sel.loc[sel["reference"] == r, "reference_model"].iloc[0] for r in refs}
     rows = [[m, *(cell.get((m, r, stat), "") for r in refs for stat in ("spearman", "partial_spearman"))]
             for m in sel["measure"].unique()]
