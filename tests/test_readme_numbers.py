@@ -77,6 +77,8 @@ def test_reference_files_are_small_and_from_clean_commits() -> None:
     assert 0 < sizes < 1_000_000
     manifest = readme.read_reference(folder, "manifest")
     assert not manifest["git_commit"].astype(str).str.contains("dirty|unknown").any()
+    log = reference.read_verifications(ROOT / reference.VERIFICATIONS)  # reruns of a clean commit only
+    assert not log["commit"].astype(str).str.contains("dirty|unknown").any()
     seeds = sorted(manifest["seed"].unique())
     assert seeds == list(range(len(seeds))) and len(seeds) >= 2
     recipes = reference.recipes(folder)

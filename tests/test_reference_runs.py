@@ -125,3 +125,65 @@ def test_population_is_skipped_only_under_the_current_recipe(tmp_path: Path, mon
         assert runs.population(dry_run=True) == 0
         assert verdict in capsys.readouterr().out
     assert reference.recipes_of(tmp_path / "nowhere").empty
+
+
+def _verify_run(folder: Path, cpu: str, threads: int, commit: str = "b963b3ecf89d") -> Path:
+    machine = {"cpu": cpu, "cores": 2, "torch_threads": threads, "portable": True, "cpu_capability": "AVX2"}
+    folder.mkdir(parents=True)
+    pd.DataFrame([{"timestamp": "2026-12-07T14:51:00+00:00", "artifact": "t.csv", "kind": "table", "notebook": "01_fcn_correlations",
+                   "git_commit": commit, "recipe": "101caf198a3e2112", "machine": json.dumps(machine)},
+                  {"timestamp": "2026-12-07T14:51:02+00:00", "artifact": "x.ipynb", "kind": "notebook",
+                   "notebook": "01_fcn_correlations", "git_commit": commit, "recipe": "101caf198a3e2112",
+                   "machine": json.dumps(machine)}]).to_csv(folder / "manifest.csv", index=False)
+    return folder
+
+
+def test_a_verification_is_logged_with_the_reruns_own_machine(tmp_path: Path) -> None:
+    log = tmp_path / "reference" / "verifications.csv"
+    assert reference.read_verifications(log).empty
+    run = _verify_run(tmp_path / "run", "AMD EPYC", threads=1)
+    reference.record_verification(log, reference.verification_row(run, 0, [], avx512=True, note="one core"))
+    problems = ["table2_fcn_correlations.csv differs at line 2: 'a' here, 'b' committed"]
+    reference.record_verification(log, reference.verification_row(run, 0, problems, avx512=False))
+    rows = reference.read_verifications(log)
+    assert list(rows.columns) == list(reference.VERIFICATION_COLUMNS)
+    assert rows["identical"].tolist() == [True, False] and rows["avx512"].tolist() == [True, False]
+    assert rows["differing"].tolist() == ["", "table2_fcn_correlations.csv"]
+    first = rows.iloc[0]
+    assert (first["commit"], first["recipe"], first["torch_threads"], first["note"], first["date"]) == \
+        ("b963b3ecf89d", "101caf198a3e2112", 1, "one core", "2026-12-07")
+    assert not list(log.parent.glob(".*tmp*"))  # written whole, then renamed
+    (tmp_path / "empty").mkdir()
+    pd.DataFrame([{"kind": "table"}]).to_csv(tmp_path / "empty" / "manifest.csv", index=False)
+    with pytest.raises(ValueError, match="no finished notebook"):
+        reference.verification_row(tmp_path / "empty", 0, [], avx512=True)
+
+
+def test_the_verified_section_says_whether_another_cpu_model_reproduced_it(tmp_path: Path) -> None:
+    from xcorr_lib.report import sections
+
+    _verify_run(tmp_path / reference.FASHION / "seed-0", "AMD EPYC", threads=2, commit="5577beda2d83")
+    log = tmp_path / reference.VERIFICATIONS
+    assert "No rerun" in sections.fashion_verified(tmp_path)
+    same = reference.verification_row(_verify_run(tmp_path / "r1", "AMD EPYC", threads=1), 0, [], avx512=True)
+    reference.record_verification(log, same)
+    text = sections.fashion_verified(tmp_path)
+    assert "1 rerun of seed 0" in text and "| 2026-12-07 | `b963b3ecf89d` | AMD EPYC, AVX-512, 2 cores | 1 |" in text
+    assert "another x86-64 CPU with AVX2 is still missing" in text
+    other = reference.verification_row(_verify_run(tmp_path / "r2", "Intel Xeon", threads=4), 0, [], avx512=False)
+    reference.record_verification(log, other)
+    bad = reference.verification_row(_verify_run(tmp_path / "r3", "Intel Core", threads=4), 0,
+                                     ["table1_accuracy.csv differs at line 3"], avx512=False)
+    reference.record_verification(log, bad)
+    text = sections.fashion_verified(tmp_path)
+    assert "Identical on 1 CPU model other than the reference's: Intel Xeon." in text
+    assert "1 rerun differed" in text and "differ: table1_accuracy.csv" in text
+
+
+def test_a_failed_run_is_one_line_not_a_traceback(monkeypatch, capsys) -> None:
+    def fails(*args, **kwargs):
+        raise RuntimeError("01_fcn_correlations failed (exit 2); see results/reference/verify/seed-0.log")
+
+    monkeypatch.setattr(runs, "verify", fails)
+    assert runs.main(["verify", "--seeds", "0"]) == 2
+    assert capsys.readouterr().err == "error: 01_fcn_correlations failed (exit 2); see results/reference/verify/seed-0.log\n"

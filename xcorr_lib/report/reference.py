@@ -14,10 +14,12 @@ from pathlib import Path
 import pandas as pd
 
 from xcorr_lib.common import paper
+from xcorr_lib.common.provenance import atomic_write
 from xcorr_lib.studies import population
 
 __all__ = ["FASHION", "NULL_TABLES", "POPULATION", "POPULATION_TABLES", "REFERENCE_TABLES", "RecipeMismatch",
-           "MAIN_NET4", "check_one_recipe", "collect", "collect_seed", "collect_population", "published_tables", "read_reference", "recipes", "recipes_of"]
+           "MAIN_NET4", "VERIFICATIONS", "check_one_recipe", "collect", "collect_seed", "collect_population", "published_tables",
+           "read_reference", "read_verifications", "recipes", "recipes_of", "record_verification", "verification_row"]
 
 NULL_TABLES = ("table2_nulls", "table3_nulls")  # every published cell beside its nulls (notebooks 01, 02)
 REFERENCE_TABLES = ("table1_accuracy", "table2_fcn_correlations", "table3_cnn_vs_fcn", "table3_accuracy",
@@ -174,3 +176,51 @@ def collect_population(run: Path, dest: Path) -> list[Path]:
     pd.DataFrame([{"notebook": "08_population", "seconds": round(nb["metadata"]["papermill"]["duration"])}]
                  ).to_csv(dest / "runtime.csv", index=False)
     return [*written, dest / "population_reference_pairs.csv", dest / "runtime.csv"]
+
+
+# --- reruns compared byte for byte with the committed seed (``make reference-verify``) --
+
+VERIFICATIONS = FASHION / "verifications.csv"
+VERIFICATION_COLUMNS = ("date", "commit", "recipe", "seed", "cpu", "avx512", "cores", "torch_threads", "portable",
+                        "cpu_capability", "note", "identical", "differing")
+
+
+def verification_row(run: Path, seed: int, problems: list[str], *, avx512: bool, note: str = "") -> dict:
+    """One row of :data:`VERIFICATIONS` for a rerun of ``seed`` in the results folder ``run``:
+    its commit, recipe and machine as its own ``manifest.csv`` recorded them (the notebook's
+    kernel, so the thread count and numeric mode are the run's), ``avx512`` (did the CPU report
+    it; portable mode keeps every library at AVX2 either way), the free-text ``note`` (what
+    differs from the reference's machine), and the verdict: ``identical`` (bool) and
+    ``differing`` (the tables of ``problems``, ``;``-joined)."""
+    manifest = pd.read_csv(Path(run) / "manifest.csv", keep_default_na=False, dtype=str)
+    notebooks = manifest[manifest["kind"] == "notebook"]
+    if notebooks.empty:
+        raise ValueError(f"{run}/manifest.csv records no finished notebook: not a finished rerun")
+    last = notebooks.iloc[-1]
+    machine = json.loads(last["machine"])
+    return {"date": last["timestamp"][:10], "commit": last["git_commit"], "recipe": last["recipe"], "seed": seed,
+            "cpu": machine["cpu"], "avx512": bool(avx512), "cores": machine["cores"],
+            "torch_threads": machine["torch_threads"], "portable": machine["portable"],
+            "cpu_capability": machine["cpu_capability"], "note": note, "identical": not problems,
+            "differing": "; ".join(p.split(" ", 1)[0] for p in problems)}
+
+
+def record_verification(path: Path, row: dict) -> Path:
+    """Append ``row`` to the log ``path`` (created with :data:`VERIFICATION_COLUMNS`); the file is
+    rewritten whole and renamed into place, so a killed write leaves the old log."""
+    path = Path(path)
+    old = read_verifications(path)
+    new = pd.DataFrame([row], columns=list(VERIFICATION_COLUMNS))
+    log = pd.concat([old, new], ignore_index=True) if len(old) else new
+    return atomic_write(path, lambda tmp: log.to_csv(tmp, index=False))
+
+
+def read_verifications(path: Path) -> pd.DataFrame:
+    """The log of byte-for-byte reruns (:data:`VERIFICATION_COLUMNS`); empty when there is none."""
+    path = Path(path)
+    if not path.is_file():
+        return pd.DataFrame(columns=list(VERIFICATION_COLUMNS))
+    log = pd.read_csv(path, keep_default_na=False, dtype={"commit": str, "recipe": str, "note": str, "differing": str})
+    if missing := [c for c in VERIFICATION_COLUMNS if c not in log]:
+        raise ValueError(f"{path}: columns {missing} missing; expected {list(VERIFICATION_COLUMNS)}")
+    return log[list(VERIFICATION_COLUMNS)]

@@ -7,6 +7,7 @@ each README marker to its function; the site's "ours vs paper" page shows some o
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 from typing import Callable
 
@@ -19,7 +20,8 @@ from xcorr_lib.studies.fcn_tables.null import null_markdown
 from . import bench
 from .findings import ci_text, findings
 from .placement import offset, percentile_of, place
-from .reference import FASHION, MAIN_NET4, NULL_TABLES, POPULATION, published_tables, read_reference
+from .reference import (FASHION, MAIN_NET4, NULL_TABLES, POPULATION, VERIFICATIONS, published_tables, read_reference,
+                        read_verifications)
 
 __all__ = ["SECTIONS", "spread"]
 
@@ -61,8 +63,6 @@ def fashion_setup(root: Path) -> str:
 
 def _recipes_and_machines(manifest: pd.DataFrame) -> str:
     """"recipes 01 ab12..., 02 cd34...; machine AMD EPYC, portable (torch AVX2), ..." from a manifest."""
-    import json
-
     runs = manifest[manifest["kind"] == "notebook"] if "kind" in manifest else manifest.iloc[:0]
     if "recipe" not in runs or runs["recipe"].isna().all():
         return "recipe and machine not recorded"
@@ -72,6 +72,32 @@ def _recipes_and_machines(manifest: pd.DataFrame) -> str:
     shown = "; ".join(f"{cpu}, {cores} cores, {'portable' if portable else 'native'} (torch {capability}), "
                       f"{threads} torch threads" for cpu, cores, portable, capability, threads in machines)
     return f"recipes {recipes}; machine{'s' if len(machines) > 1 else ''} {shown}"
+
+
+def fashion_verified(root: Path) -> str:
+    """The reruns of seed 0's notebook 01 compared byte for byte with the committed Tables 1 and 2
+    (``make reference-verify``, logged in :data:`VERIFICATIONS`), and whether any of them ran on
+    another CPU model than the reference's."""
+    log = read_verifications(root / VERIFICATIONS)
+    if log.empty:
+        return f"No rerun has been compared with the committed tables yet (no `{VERIFICATIONS}`)."
+    reference_cpus = {json.loads(m)["cpu"] for m in read_reference(root / FASHION, "manifest")["machine"].dropna()}
+    rows = [[r.date, f"`{r.commit}`", f"{r.cpu}{', AVX-512' if r.avx512 else ', no AVX-512'}, {r.cores} cores",
+             str(r.torch_threads), "portable" if r.portable else "native", r.note or "-",
+             "identical" if r.identical else f"differ: {r.differing}"] for r in log.itertuples()]
+    same = log[log["identical"].astype(bool)]
+    elsewhere = sorted(set(same["cpu"]) - reference_cpus)
+    verdict = (f"Identical on {len(elsewhere)} CPU model{'s' if len(elsewhere) > 1 else ''} other than the "
+               f"reference's: {', '.join(elsewhere)}." if elsewhere else
+               f"Every rerun so far ran on the reference's CPU model ({', '.join(sorted(reference_cpus))}); "
+               "a rerun on another x86-64 CPU with AVX2 is still missing.")
+    differ = log[~log["identical"].astype(bool)]
+    if len(differ):
+        verdict += f" {len(differ)} rerun{'s' if len(differ) > 1 else ''} differed (see the table)."
+    return (f"{len(log)} rerun{'s' if len(log) > 1 else ''} of seed 0's notebook 01, Tables 1 and 2 compared byte "
+            f"for byte with the committed files (`{VERIFICATIONS}`):\n\n"
+            + _table(["date", "commit", "machine", "torch threads", "mode", "what differed from the reference run",
+                      "Tables 1-2"], rows) + f"\n\n{verdict}")
 
 
 def _score_cells(scores: pd.DataFrame, keys: list[str], paper: pd.DataFrame) -> tuple[list[list[str]], pd.DataFrame]:
@@ -325,7 +351,7 @@ SECTIONS: dict[str, Callable[[Path], str]] = {
     "null-table": null_table,
     **{f"bench-{name}": functools.partial(bench_table, name=f"bench_{name}")
        for name in ("correlation", "pairs", "site", "portable")},
-    "fashion-setup": fashion_setup,
+    "fashion-setup": fashion_setup, "fashion-verified": fashion_verified,
     "fashion-table2": fashion_table2, "fashion-table3": fashion_table3, "fashion-accuracy": fashion_accuracy,
     "fashion-attack": fashion_attack, "fashion-placement": fashion_placement, "population-answer": population_answer, "null-cells": null_cells,
 }

@@ -13,7 +13,7 @@ seeds oversubscribe them: about 23 min per seed beside another run, 6 min alone)
     python -m xcorr_lib.run.reference fashion --seeds 0-9 --jobs 1
     python -m xcorr_lib.run.reference fashion --seeds 0-9 --dry-run   # what would run
     python -m xcorr_lib.run.reference population
-    python -m xcorr_lib.run.reference verify --seeds 0   # on another machine: same bytes?
+    python -m xcorr_lib.run.reference verify --seeds 0 --note "Intel, no AVX-512"   # same bytes elsewhere?
 """
 
 from __future__ import annotations
@@ -191,11 +191,11 @@ def compare_tables(ours: Path, committed: Path, names: Sequence[str] = VERIFY_TA
     return problems
 
 
-def verify(seed: int) -> int:
+def verify(seed: int, note: str = "", record: bool = True) -> int:
     """Rerun notebook 01 of ``seed`` (portable) and compare :data:`VERIFY_TABLES` with the
-    committed reference byte for byte: the check that the numbers do not depend on the machine."""
-    from xcorr_lib.common import numerics
-
+    committed reference byte for byte: the check that the numbers do not depend on the machine.
+    The verdict, with the machine as the rerun recorded it and ``note``, is appended to
+    ``reference/paper-fashion/verifications.csv`` (``record``), ready to commit; 0 when identical."""
     root = provenance.project_root()
     committed = root / reference.FASHION / f"seed-{seed}"
     want = expected_recipes(SEED_NOTEBOOKS[:1], seed)
@@ -209,6 +209,10 @@ def verify(seed: int) -> int:
     for line in problems:
         print(line)
     print("identical" if not problems else f"{len(problems)} of {len(VERIFY_TABLES)} tables differ")
+    if record:
+        row = reference.verification_row(out, seed, problems, avx512="avx512f" in numerics.cpu_flags(), note=note)
+        log = reference.record_verification(root / reference.VERIFICATIONS, row)
+        print(f"recorded in {log.relative_to(root)}; commit it")
     return 1 if problems else 0
 
 
@@ -220,14 +224,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1,
                         help="seeds side by side (default 1: one seed already uses every core)")
     parser.add_argument("--dry-run", action="store_true", help="say what would run, run nothing")
+    parser.add_argument("--note", default="", help="verify: what sets this machine apart, kept in the log")
+    parser.add_argument("--no-record", action="store_true", help="verify: leave reference/.../verifications.csv as it is")
     args = parser.parse_args(argv)
     try:
         if args.what == "population":
             return population(args.dry_run)
         if args.what == "verify":
-            return verify(parse_seeds(args.seeds)[0])
+            return verify(parse_seeds(args.seeds)[0], args.note, not args.no_record)
         return fashion(parse_seeds(args.seeds), args.jobs, args.dry_run)
-    except (ValueError, pipeline.ProfileError) as err:
+    except (ValueError, RuntimeError, pipeline.ProfileError) as err:  # a failed run names its log
         print(f"error: {err}", file=sys.stderr)
         return 2
 
