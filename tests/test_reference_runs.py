@@ -175,9 +175,13 @@ def test_the_verified_section_says_whether_another_cpu_model_reproduced_it(tmp_p
     bad = reference.verification_row(_verify_run(tmp_path / "r3", "Intel Core", threads=4), 0,
                                      ["table1_accuracy.csv differs at line 3"], avx512=False)
     reference.record_verification(log, bad)
+    native = reference.verification_row(_verify_run(tmp_path / "r4", "AMD EPYC", threads=2), 0,
+                                        ["table2_fcn_correlations.csv differs at line 2"], avx512=True)
+    reference.record_verification(log, {**native, "portable": False})
     text = sections.fashion_verified(tmp_path)
-    assert "Identical on 1 CPU model other than the reference's: Intel Xeon." in text
-    assert "1 rerun differed" in text and "differ: table1_accuracy.csv" in text
+    assert "Portable reruns were identical on 1 CPU model other than the reference's: Intel Xeon." in text
+    assert "1 portable rerun differed" in text and "differ: table1_accuracy.csv" in text
+    assert "1 native rerun (the negative control" in text and "| native |" in text
 
 
 def test_a_failed_run_is_one_line_not_a_traceback(monkeypatch, capsys) -> None:

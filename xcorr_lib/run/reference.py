@@ -84,12 +84,13 @@ def pending_seeds(seeds: Sequence[int], dest: Path = reference.FASHION) -> dict[
     return pending
 
 
-def _run(notebooks: Sequence[str], out: Path, log: Path, seed: int | None) -> None:
-    """One portable run of ``notebooks`` into the fresh results folder ``out`` (its log: ``log``)."""
+def _run(notebooks: Sequence[str], out: Path, log: Path, seed: int | None, portable: bool = True) -> None:
+    """One run of ``notebooks`` (portable unless told) into the fresh results folder ``out`` (its log: ``log``)."""
     shutil.rmtree(out, ignore_errors=True)  # a stopped run's leftovers are never trusted
     out.mkdir(parents=True)
     env = {**os.environ, "XCORR_RESULTS_DIR": str(out), "XCORR_FIGURES_DIR": str(out / "figures")}
-    cmd = [sys.executable, "-m", "xcorr_lib.run", "--profile", PROFILE, "--portable", "--only", *notebooks,
+    cmd = [sys.executable, "-m", "xcorr_lib.run", "--profile", PROFILE, "--portable" if portable else "--no-portable",
+           "--only", *notebooks,
            "--out", str(out / "notebooks"), "--no-progress"]
     if seed is not None:
         cmd += ["--param", f"seed={seed}"]
@@ -191,11 +192,13 @@ def compare_tables(ours: Path, committed: Path, names: Sequence[str] = VERIFY_TA
     return problems
 
 
-def verify(seed: int, note: str = "", record: bool = True) -> int:
+def verify(seed: int, note: str = "", record: bool = True, portable: bool = True) -> int:
     """Rerun notebook 01 of ``seed`` (portable) and compare :data:`VERIFY_TABLES` with the
     committed reference byte for byte: the check that the numbers do not depend on the machine.
     The verdict, with the machine as the rerun recorded it and ``note``, is appended to
-    ``reference/paper-fashion/verifications.csv`` (``record``), ready to commit; 0 when identical."""
+    ``reference/paper-fashion/verifications.csv`` (``record``), ready to commit; 0 when identical.
+    ``portable=False`` is the negative control: native kernels (AVX-512 where the CPU has it)
+    should give other bytes, which shows that the comparison can fail."""
     root = provenance.project_root()
     committed = root / reference.FASHION / f"seed-{seed}"
     want = expected_recipes(SEED_NOTEBOOKS[:1], seed)
@@ -204,7 +207,7 @@ def verify(seed: int, note: str = "", record: bool = True) -> int:
         return 2
     out = root / "results" / "reference" / "verify" / f"seed-{seed}"
     print(f"rerunning {SEED_NOTEBOOKS[0]} of seed {seed} on {numerics.machine().get('cpu', '?')} -> {out}", flush=True)
-    _run(SEED_NOTEBOOKS[:1], out, out.parent / f"seed-{seed}.log", seed)
+    _run(SEED_NOTEBOOKS[:1], out, out.parent / f"seed-{seed}.log", seed, portable)
     problems = compare_tables(out / "tables", committed)
     for line in problems:
         print(line)
@@ -226,12 +229,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="say what would run, run nothing")
     parser.add_argument("--note", default="", help="verify: what sets this machine apart, kept in the log")
     parser.add_argument("--no-record", action="store_true", help="verify: leave reference/.../verifications.csv as it is")
+    parser.add_argument("--native", action="store_true",
+                        help="verify: rerun in native mode, a negative control that should differ on a CPU with AVX-512")
     args = parser.parse_args(argv)
     try:
         if args.what == "population":
             return population(args.dry_run)
         if args.what == "verify":
-            return verify(parse_seeds(args.seeds)[0], args.note, not args.no_record)
+            return verify(parse_seeds(args.seeds)[0], args.note, not args.no_record, portable=not args.native)
         return fashion(parse_seeds(args.seeds), args.jobs, args.dry_run)
     except (ValueError, RuntimeError, pipeline.ProfileError) as err:  # a failed run names its log
         print(f"error: {err}", file=sys.stderr)
