@@ -115,3 +115,58 @@ def test_the_readmes_example_runs(capsys) -> None:
     exec(compile(code, "README.md", "exec"), {})
     out = capsys.readouterr().out
     assert "CorrelationResult(score=" in out and "null shuffle" in out and "probe-bootstrap interval" in out
+
+
+def _population_copy(tmp_path: Path) -> Path:
+    dest = tmp_path / reference.POPULATION
+    shutil.copytree(ROOT / reference.POPULATION, dest)
+    return dest
+
+
+def _best_pair(diffs: pd.DataFrame, best: str) -> pd.Series:
+    """The row of ``diffs`` comparing ``best`` with the score (in either order) for the best CNN
+    and clean accuracy."""
+    pair = {(best, "score_paper"), ("score_paper", best)}
+    return ((diffs["reference"] == "best_cnn") & (diffs["target"] == "acc_clean")
+            & pd.Series([ab in pair for ab in zip(diffs["measure_a"], diffs["measure_b"])], index=diffs.index))
+
+
+def test_the_population_finding_reads_a_difference_listed_either_way_round(tmp_path: Path) -> None:
+    """The best measure's gain over the score reads the same from a row (best, score) as from
+    the row (score, best) with the difference and its interval turned around."""
+    from xcorr_lib.report import findings
+
+    dest = _population_copy(tmp_path)
+    text = findings._population(tmp_path)
+    assert "mutual k-NN's does better" in text  # the committed run's best measure, clearly ahead
+    path = dest / "population_measure_differences.csv"
+    diffs = pd.read_csv(path)
+    row = _best_pair(diffs, "mutual_knn")
+    assert row.sum() == 1
+    flipped = diffs.copy()
+    flipped.loc[row, ["measure_a", "measure_b"]] = diffs.loc[row, ["measure_b", "measure_a"]].to_numpy()
+    flipped.loc[row, "difference"] = -diffs.loc[row, "difference"]
+    flipped.loc[row, "ci_low"], flipped.loc[row, "ci_high"] = -diffs.loc[row, "ci_high"], -diffs.loc[row, "ci_low"]
+    flipped.to_csv(path, index=False)
+    assert findings._population(tmp_path) == text
+    unclear = diffs.copy()
+    unclear.loc[row, "ci_low"] = unclear.loc[row, "ci_low"].clip(upper=-0.01)  # the interval now holds 0
+    unclear.loc[row, "ci_high"] = unclear.loc[row, "ci_high"].clip(lower=0.01)
+    unclear.to_csv(path, index=False)
+    assert "mutual k-NN's is the best of the measures, though not clearly" in findings._population(tmp_path)
+
+
+def test_the_population_finding_when_the_score_itself_is_best(tmp_path: Path) -> None:
+    from xcorr_lib.report import findings
+
+    dest = _population_copy(tmp_path)
+    pred = pd.read_csv(dest / "population_prediction.csv")
+    keep = (pred["measure"] == "score_paper") | (pred["statistic"] != "spearman")
+    pred = pred[keep].copy()
+    ci = (pred["measure"] == "score_paper") & (pred["statistic"] == "spearman")
+    pred.loc[ci, ["value", "ci_low", "ci_high"]] = [0.5, 0.2, 0.7]  # clear of 0
+    pred.to_csv(dest / "population_prediction.csv", index=False)
+    text = findings._population(tmp_path)
+    n_models = len(pd.read_csv(dest / "population_models.csv"))
+    assert text.startswith(f"**Across {n_models} networks, the score's alignment with the best CNN tracks clean accuracy.**")
+    assert "more |rho| than the score" not in text
