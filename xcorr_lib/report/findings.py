@@ -5,6 +5,7 @@ code that needs no data (the chance level). The site's findings page gives each 
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -14,9 +15,10 @@ from xcorr_lib.studies import fcn_tables
 
 from . import bench
 from .placement import offset, place
-from .reference import FASHION, NULL_TABLES, POPULATION, published_tables, read_reference
+from .reference import (FASHION, NULL_TABLES, POPULATION, VERIFICATIONS, published_tables, read_reference,
+                        read_verifications, reference_cpus)
 
-__all__ = ["ci_text", "findings"]
+__all__ = ["ci_text", "findings", "recipes_and_machines"]
 
 
 def _chance_level() -> str:
@@ -49,6 +51,19 @@ def _own_nulls(root: Path) -> str:
             f"(probe interval half-width {half:.3f}).")
 
 
+def recipes_and_machines(manifest: pd.DataFrame) -> str:
+    """"recipes 01 ab12..., 02 cd34...; machine AMD EPYC, portable (torch AVX2), ..." from a manifest."""
+    runs = manifest[manifest["kind"] == "notebook"] if "kind" in manifest else manifest.iloc[:0]
+    if "recipe" not in runs or runs["recipe"].isna().all():
+        return "recipe and machine not recorded"
+    recipes = ", ".join(f"{nb[:2]} `{r}`" for nb, r in runs.groupby("notebook")["recipe"].first().items())
+    machines = sorted({(m["cpu"], m["cores"], m["portable"], m["cpu_capability"], m["torch_threads"])
+                       for m in runs["machine"].map(json.loads)})
+    shown = "; ".join(f"{cpu}, {cores} cores, {'portable' if portable else 'native'} (torch {capability}), "
+                      f"{threads} torch threads" for cpu, cores, portable, capability, threads in machines)
+    return f"recipes {recipes}; machine{'s' if len(machines) > 1 else ''} {shown}"
+
+
 def _placement(root: Path) -> str:
     parts = []
     for label, ours, published, keys, decimals in published_tables(root)[:2]:  # Tables 2 and 3
@@ -63,7 +78,21 @@ def _placement(root: Path) -> str:
     n_seeds = scores["seed"].nunique()
     z = " (z: published minus our mean in seed SDs, 95% interval over seeds)" if n_seeds >= 3 else ""
     return (f"**The published Fashion-MNIST cells among our {n_seeds} training seeds** (the original code's "
-            f"setting): {'; '.join(parts)}{z}.")
+            f"setting): {'; '.join(parts)}{z}. The seeds share {recipes_and_machines(read_reference(root / FASHION, 'manifest'))}"
+            f"{_verified(root)}.")
+
+
+def _verified(root: Path) -> str:
+    """", and seed 0's Tables 1-2 came out byte for byte the same in 2 of 2 portable reruns (...)"""
+    log = read_verifications(root / VERIFICATIONS)
+    portable = log[log["portable"].astype(bool)] if len(log) else log
+    if portable.empty:
+        return ""
+    same = portable[portable["identical"].astype(bool)]
+    others = sorted(set(same["cpu"]) - reference_cpus(root / FASHION))
+    where = f"on {', '.join(others)} too" if others else "none yet on another CPU model"
+    return (f"; rerunning seed 0 (`make reference-verify`) gave the same Tables 1-2 byte for byte in {len(same)} of "
+            f"{len(portable)} portable reruns, {where}")
 
 
 #: How the findings name the population's measures.

@@ -19,7 +19,7 @@ from xcorr_lib.studies import population
 
 __all__ = ["FASHION", "NULL_TABLES", "POPULATION", "POPULATION_TABLES", "REFERENCE_TABLES", "RecipeMismatch",
            "MAIN_NET4", "VERIFICATIONS", "check_one_recipe", "collect", "collect_seed", "collect_population", "published_tables",
-           "read_reference", "read_verifications", "recipes", "recipes_of", "record_verification", "verification_row"]
+           "read_reference", "read_verifications", "recipes", "reference_cpus", "recipes_of", "record_verification", "verification_row"]
 
 NULL_TABLES = ("table2_nulls", "table3_nulls")  # every published cell beside its nulls (notebooks 01, 02)
 REFERENCE_TABLES = ("table1_accuracy", "table2_fcn_correlations", "table3_cnn_vs_fcn", "table3_accuracy",
@@ -131,6 +131,11 @@ def read_reference(folder: Path, name: str) -> pd.DataFrame:
     if not frames:
         raise FileNotFoundError(f"no {name}.csv under {folder}/seed-*")
     return pd.concat(frames, ignore_index=True)
+
+
+def reference_cpus(folder: Path) -> set[str]:
+    """The CPU models that the seeds under ``folder`` recorded in their manifests."""
+    return {json.loads(m)["cpu"] for m in read_reference(folder, "manifest")["machine"].dropna() if m}
 
 
 MAIN_NET4 = "paper"  # the Net4 whose cells are compared with the paper (as printed, [196, 392])

@@ -7,7 +7,6 @@ each README marker to its function; the site's "ours vs paper" page shows some o
 from __future__ import annotations
 
 import functools
-import json
 from pathlib import Path
 from typing import Callable
 
@@ -18,10 +17,10 @@ from xcorr_lib.studies import fcn_tables, population, transfer_attack
 from xcorr_lib.studies.fcn_tables.null import null_markdown
 
 from . import bench
-from .findings import ci_text, findings
+from .findings import ci_text, findings, recipes_and_machines
 from .placement import offset, percentile_of, place
 from .reference import (FASHION, MAIN_NET4, NULL_TABLES, POPULATION, VERIFICATIONS, published_tables, read_reference,
-                        read_verifications)
+                        read_verifications, reference_cpus)
 
 __all__ = ["SECTIONS", "spread"]
 
@@ -55,23 +54,10 @@ def fashion_setup(root: Path) -> str:
     commits = ", ".join(sorted(manifest["git_commit"].astype(str).unique()))
     software = "; ".join(sorted(manifest["software"].dropna().astype(str).unique())) or "software not recorded"
     return (f"Seeds {', '.join(map(str, seeds))} (profile `{manifest['profile'].iloc[0]}`, commits {commits}; "
-            f"{software}; {_recipes_and_machines(manifest)}). Notebooks 01 + 02 took {spread(per_seed / 60, '.0f')} "
+            f"{software}; {recipes_and_machines(manifest)}). Notebooks 01 + 02 took {spread(per_seed / 60, '.0f')} "
             f"min per seed on 2 cores, most of them beside another reference run (alone, a seed takes the shortest of "
             f"these times); cells show the mean over seeds and, in "
             f"brackets, the lowest and highest value over the seeds. Files: `{FASHION}/`.")
-
-
-def _recipes_and_machines(manifest: pd.DataFrame) -> str:
-    """"recipes 01 ab12..., 02 cd34...; machine AMD EPYC, portable (torch AVX2), ..." from a manifest."""
-    runs = manifest[manifest["kind"] == "notebook"] if "kind" in manifest else manifest.iloc[:0]
-    if "recipe" not in runs or runs["recipe"].isna().all():
-        return "recipe and machine not recorded"
-    recipes = ", ".join(f"{nb[:2]} `{r}`" for nb, r in runs.groupby("notebook")["recipe"].first().items())
-    machines = sorted({(m["cpu"], m["cores"], m["portable"], m["cpu_capability"], m["torch_threads"])
-                       for m in runs["machine"].map(json.loads)})
-    shown = "; ".join(f"{cpu}, {cores} cores, {'portable' if portable else 'native'} (torch {capability}), "
-                      f"{threads} torch threads" for cpu, cores, portable, capability, threads in machines)
-    return f"recipes {recipes}; machine{'s' if len(machines) > 1 else ''} {shown}"
 
 
 def fashion_verified(root: Path) -> str:
@@ -81,15 +67,15 @@ def fashion_verified(root: Path) -> str:
     log = read_verifications(root / VERIFICATIONS)
     if log.empty:
         return f"No rerun has been compared with the committed tables yet (no `{VERIFICATIONS}`)."
-    reference_cpus = {json.loads(m)["cpu"] for m in read_reference(root / FASHION, "manifest")["machine"].dropna()}
+    cpus = reference_cpus(root / FASHION)
     rows = [[r.date, f"`{r.commit}`", f"{r.cpu}{', AVX-512' if r.avx512 else ', no AVX-512'}, {r.cores} cores",
              str(r.torch_threads), "portable" if r.portable else "native", r.note or "-",
              "identical" if r.identical else f"differ: {r.differing}"] for r in log.itertuples()]
     identical, portable = log["identical"].astype(bool), log["portable"].astype(bool)
-    elsewhere = sorted(set(log.loc[identical & portable, "cpu"]) - reference_cpus)
+    elsewhere = sorted(set(log.loc[identical & portable, "cpu"]) - cpus)
     verdict = (f"Portable reruns were identical on {len(elsewhere)} CPU model{'s' if len(elsewhere) > 1 else ''} other "
                f"than the reference's: {', '.join(elsewhere)}." if elsewhere else
-               f"Every rerun so far ran on the reference's CPU model ({', '.join(sorted(reference_cpus))}); "
+               f"Every rerun so far ran on the reference's CPU model ({', '.join(sorted(cpus))}); "
                "a rerun on another x86-64 CPU with AVX2 is still missing.")
     if n := int((~identical & portable).sum()):
         verdict += f" {n} portable rerun{'s' if n > 1 else ''} differed: there the numbers depend on the machine."
@@ -292,7 +278,7 @@ def population_answer(root: Path) -> str:
     diffs = pd.read_csv(folder / "population_measure_differences.csv")
     return "\n\n".join([
         f"Profile `{row['profile']}`, commit {row['git_commit']}, {row['software'] or 'software not recorded'}; "
-        f"{_recipes_and_machines(manifest)}; {row['data']}. The run that finished notebook 08 took {minutes:.0f} min "
+        f"{recipes_and_machines(manifest)}; {row['data']}. The run that finished notebook 08 took {minutes:.0f} min "
         f"on 2 cores; a run reuses the trained networks, stored activations and finished pair tiles that a stopped "
         f"run left, so a resumed run takes less than a fresh one. Files: `{POPULATION}/`.",
         population.describe_population(models),
