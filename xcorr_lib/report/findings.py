@@ -83,7 +83,8 @@ def _placement(root: Path) -> str:
 
 
 def _verified(root: Path) -> str:
-    """", and seed 0's Tables 1-2 came out byte for byte the same in 2 of 2 portable reruns (...)"""
+    """"; rerunning seed 0 (...) gave the same Tables 1-2 byte for byte in 2 of 2 portable reruns, ..."
+    from the verification log (``""`` when it has no portable rerun)."""
     log = read_verifications(root / VERIFICATIONS)
     portable = log[log["portable"].astype(bool)] if len(log) else log
     if portable.empty:

@@ -193,7 +193,7 @@ def compare_tables(ours: Path, committed: Path, names: Sequence[str] = VERIFY_TA
 
 
 def verify(seed: int, note: str = "", record: bool = True, portable: bool = True) -> int:
-    """Rerun notebook 01 of ``seed`` (portable) and compare :data:`VERIFY_TABLES` with the
+    """Rerun notebook 01 of ``seed`` (portable unless ``portable=False``) and compare :data:`VERIFY_TABLES` with the
     committed reference byte for byte: the check that the numbers do not depend on the machine.
     The verdict, with the machine as the rerun recorded it and ``note``, is appended to
     ``reference/paper-fashion/verifications.csv`` (``record``), ready to commit; 0 when identical.
