@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -147,6 +148,9 @@ def child(folder: str, tile_size: int, device: str, profile: bool) -> dict:
 START_ENV = dict(os.environ)
 
 
+CASE_WIDTH = 58  # the case column of the printed rows
+
+
 def run_child(folder: Path, tile_size: int, device: str, profile: bool = False) -> dict:
     """:func:`child` in a fresh process, with this script's starting environment and torch's threads."""
     cmd = [sys.executable, __file__, "--_child", str(folder), "--tile-size", str(tile_size), "--device", device,
@@ -162,10 +166,11 @@ def _rss_mib() -> float:
 
 
 def zoo_rows(folder: Path, k: int, n: int, m: int, parts: set[int], tile_size: int,
-             device: str) -> list[tuple[str, str, str]]:
-    """The rows of one zoo size (``k`` models of ``n`` units on ``m`` probes, written to ``folder``)."""
+             device: str) -> Iterator[tuple[str, str, str]]:
+    """The rows of one zoo size (``k`` models of ``n`` units on ``m`` probes, written to ``folder``),
+    each yielded as soon as it is measured."""
     models = make_zoo(folder, k, n, m)
-    rows, tag = [], f"{k} models,"
+    tag = f"{k} models,"
     timing = run_child(folder, tile_size, device)  # (2): timed in a fresh process, matrix saved
     pair_matrix(dict(list(models.items())[:2]), device=device)  # warm-up here too, before (1)-(3) time anything
     t_matrix, mat = timing["seconds"], np.load(folder / "matrix.npy")
@@ -173,15 +178,15 @@ def zoo_rows(folder: Path, k: int, n: int, m: int, parts: set[int], tile_size: i
         t_pair, ref = timed(lambda: per_pair(models, device))
         if not np.allclose(mat, ref, atol=1e-6):
             raise AssertionError("pair_matrix and neuron_correlation per pair disagree")
-        rows.append((f"(1) {tag} per pair / pair_matrix", f"{t_pair / t_matrix:.2f}x",
-                     f"per pair {t_pair:.1f} s, pair_matrix {t_matrix:.1f} s"))
+        yield (f"(1) {tag} per pair / pair_matrix", f"{t_pair / t_matrix:.2f}x",
+               f"per pair {t_pair:.1f} s, pair_matrix {t_matrix:.1f} s")
     if 2 in parts:
         t_mm = bare_matmuls(models, device)
-        rows.append((f"(2) {tag} pair_matrix / sum of bare matmuls", f"{t_matrix / t_mm:.2f}",
-                     f"pair_matrix {t_matrix:.1f} s ({timing['threads']} threads), matmuls {t_mm:.1f} s "
-                     f"({torch.get_num_threads()} threads), {k * (k + 1) // 2} pairs; "
-                     f"peak RSS {timing['peak_rss_mib']:,.0f} MiB (activations {timing['inputs_mib']:,.0f} MiB "
-                     f"on disk, RSS before the call {timing['rss_before_mib']:.0f} MiB)"))
+        yield (f"(2) {tag} pair_matrix / sum of bare matmuls", f"{t_matrix / t_mm:.2f}",
+               f"pair_matrix {t_matrix:.1f} s ({timing['threads']} threads), matmuls {t_mm:.1f} s "
+               f"({torch.get_num_threads()} threads), {k * (k + 1) // 2} pairs; "
+               f"peak RSS {timing['peak_rss_mib']:,.0f} MiB (activations {timing['inputs_mib']:,.0f} MiB "
+               f"on disk, RSS before the call {timing['rss_before_mib']:.0f} MiB)")
     if 3 in parts:
         from distributed import Client, LocalCluster
 
@@ -190,16 +195,15 @@ def zoo_rows(folder: Path, k: int, n: int, m: int, parts: set[int], tile_size: i
             t_dask, dmat = timed(lambda: pair_matrix(models, tile_size=tile_size, scheduler=client))
         if not np.array_equal(dmat.values, mat):
             raise AssertionError("Dask and in-process matrices differ")
-        rows.append((f"(3) {tag} Dask LocalCluster, 2 workers / in-process", f"{t_dask / t_matrix:.2f}",
-                     f"Dask {t_dask:.1f} s (+ {t_start:.1f} s cluster start), in-process {t_matrix:.1f} s; identical"))
+        yield (f"(3) {tag} Dask LocalCluster, 2 workers / in-process", f"{t_dask / t_matrix:.2f}",
+               f"Dask {t_dask:.1f} s (+ {t_start:.1f} s cluster start), in-process {t_matrix:.1f} s; identical")
     if 4 in parts:
         prof = run_child(folder, tile_size, device, profile=True)
         shares = sorted(prof["parts"].items(), key=lambda kv: -kv[1])
-        rows.append((f"(4) {tag} pair_matrix's time by part (cProfile)",
-                     f"{shares[0][1] / prof['seconds']:.0%} {shares[0][0].split(' (')[0]}",
-                     "; ".join(f"{name} {sec:.1f} s ({sec / prof['seconds']:.1%})" for name, sec in shares)
-                     + f"; {prof['seconds']:.1f} s in all under the profiler"))
-    return rows
+        yield (f"(4) {tag} pair_matrix's time by part (cProfile)",
+               f"{shares[0][1] / prof['seconds']:.0%} {shares[0][0].split(' (')[0]}",
+               "; ".join(f"{name} {sec:.1f} s ({sec / prof['seconds']:.1%})" for name, sec in shares)
+               + f"; {prof['seconds']:.1f} s in all under the profiler")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -227,14 +231,11 @@ def main(argv: list[str] | None = None) -> None:
     where = torch.cuda.get_device_name() if device.startswith("cuda") else f"{torch.get_num_threads()} CPU threads"
     print(f"torch {torch.__version__}, {where}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; "
           f"{', '.join(map(str, sizes))} models x {n} units x {m} probes, tile size {args.tile_size}", flush=True)
-    rows = []
-    for k in sizes:
+    for k in sizes:  # each row printed as soon as it is measured: a stopped run keeps what it finished
         with tempfile.TemporaryDirectory() as tmp:
-            rows += zoo_rows(Path(tmp), k, n, m, parts, args.tile_size, device)
+            for name, value, detail in zoo_rows(Path(tmp), k, n, m, parts, args.tile_size, device):
+                print(f"{name:<{CASE_WIDTH}}  {value:>18}  {detail}", flush=True)
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
-    width = max(len(r[0]) for r in rows)
-    for name, value, detail in rows:
-        print(f"{name:<{width}}  {value:>18}  {detail}")
 
 
 if __name__ == "__main__":
