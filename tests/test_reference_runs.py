@@ -153,6 +153,11 @@ def test_a_verification_is_logged_with_the_reruns_own_machine(tmp_path: Path) ->
     assert (first["commit"], first["recipe"], first["torch_threads"], first["note"], first["date"]) == \
         ("b963b3ecf89d", "101caf198a3e2112", 1, "one core", "2026-12-07")
     assert not list(log.parent.glob(".*tmp*"))  # written whole, then renamed
+    dirty = reference.verification_row(_verify_run(tmp_path / "dirty", "AMD EPYC", 2, commit="b963b3ecf89d-dirty"), 0,
+                                       [], avx512=True)
+    with pytest.raises(ValueError, match="uncommitted code"):
+        reference.record_verification(log, dirty)
+    assert len(reference.read_verifications(log)) == 2
     (tmp_path / "empty").mkdir()
     pd.DataFrame([{"kind": "table"}]).to_csv(tmp_path / "empty" / "manifest.csv", index=False)
     with pytest.raises(ValueError, match="no finished notebook"):

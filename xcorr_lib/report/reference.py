@@ -212,7 +212,12 @@ def verification_row(run: Path, seed: int, problems: list[str], *, avx512: bool,
 
 def record_verification(path: Path, row: dict) -> Path:
     """Append ``row`` to the log ``path`` (created with :data:`VERIFICATION_COLUMNS`); the file is
-    rewritten whole and renamed into place, so a killed write leaves the old log."""
+    rewritten whole and renamed into place, so a killed write leaves the old log. A rerun of
+    uncommitted code (commit ``...-dirty`` or ``unknown``) is refused with a ValueError: its
+    row could not say which code it checked."""
+    if str(row["commit"]).endswith("-dirty") or row["commit"] in ("", "unknown"):
+        raise ValueError(f"not logged: the rerun ran uncommitted code (commit {row['commit'] or 'unknown'}); "
+                         "commit or stash your changes and rerun")
     path = Path(path)
     old = read_verifications(path)
     new = pd.DataFrame([row], columns=list(VERIFICATION_COLUMNS))
