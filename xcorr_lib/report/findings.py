@@ -16,7 +16,7 @@ from xcorr_lib.studies import fcn_tables
 from . import bench
 from .placement import offset, place
 from .reference import (FASHION, NULL_TABLES, POPULATION, VERIFICATIONS, published_tables, read_reference,
-                        read_verifications, reference_cpus)
+                        read_verifications, reproduced_elsewhere)
 
 __all__ = ["ci_text", "findings", "recipes_and_machines"]
 
@@ -78,19 +78,19 @@ def _placement(root: Path) -> str:
     n_seeds = scores["seed"].nunique()
     z = " (z: published minus our mean in seed SDs, 95% interval over seeds)" if n_seeds >= 3 else ""
     return (f"**The published Fashion-MNIST cells among our {n_seeds} training seeds** (the original code's "
-            f"setting): {'; '.join(parts)}{z}. The seeds share {recipes_and_machines(read_reference(root / FASHION, 'manifest'))}"
-            f"{_verified(root)}.")
+            f"setting): {'; '.join(parts)}{z}. The seeds share {recipes_and_machines(manifest := read_reference(root / FASHION, 'manifest'))}"
+            f"{_verified(root, manifest)}.")
 
 
-def _verified(root: Path) -> str:
+def _verified(root: Path, manifest: pd.DataFrame) -> str:
     """"; rerunning seed 0 (...) gave the same Tables 1-2 byte for byte in 2 of 2 portable reruns, ..."
-    from the verification log (``""`` when it has no portable rerun)."""
+    from the verification log, ``manifest`` being the seeds' (``""`` when it has no portable rerun)."""
     log = read_verifications(root / VERIFICATIONS)
-    portable = log[log["portable"].astype(bool)] if len(log) else log
+    portable = log[log["portable"].astype(bool)]
     if portable.empty:
         return ""
     same = portable[portable["identical"].astype(bool)]
-    others = sorted(set(same["cpu"]) - reference_cpus(root / FASHION))
+    others = reproduced_elsewhere(log, manifest)
     where = f"on {', '.join(others)} too" if others else "none yet on another CPU model"
     return (f"; rerunning seed 0 (`make reference-verify`) gave the same Tables 1-2 byte for byte in {len(same)} of "
             f"{len(portable)} portable reruns, {where}")

@@ -19,7 +19,8 @@ from xcorr_lib.studies import population
 
 __all__ = ["FASHION", "NULL_TABLES", "POPULATION", "POPULATION_TABLES", "REFERENCE_TABLES", "RecipeMismatch",
            "MAIN_NET4", "VERIFICATIONS", "check_one_recipe", "collect", "collect_seed", "collect_population", "published_tables",
-           "read_reference", "read_verifications", "recipes", "reference_cpus", "recipes_of", "record_verification", "verification_row"]
+           "read_reference", "read_verifications", "recipes", "recipes_of", "record_verification", "reference_cpus", "reproduced_elsewhere",
+           "verification_row"]
 
 NULL_TABLES = ("table2_nulls", "table3_nulls")  # every published cell beside its nulls (notebooks 01, 02)
 REFERENCE_TABLES = ("table1_accuracy", "table2_fcn_correlations", "table3_cnn_vs_fcn", "table3_accuracy",
@@ -133,11 +134,6 @@ def read_reference(folder: Path, name: str) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def reference_cpus(folder: Path) -> set[str]:
-    """The CPU models that the seeds under ``folder`` recorded in their manifests."""
-    return {json.loads(m)["cpu"] for m in read_reference(folder, "manifest")["machine"].dropna() if m}
-
-
 MAIN_NET4 = "paper"  # the Net4 whose cells are compared with the paper (as printed, [196, 392])
 
 
@@ -234,3 +230,15 @@ def read_verifications(path: Path) -> pd.DataFrame:
     if missing := [c for c in VERIFICATION_COLUMNS if c not in log]:
         raise ValueError(f"{path}: columns {missing} missing; expected {list(VERIFICATION_COLUMNS)}")
     return log[list(VERIFICATION_COLUMNS)]
+
+
+def reference_cpus(manifest: pd.DataFrame) -> set[str]:
+    """The CPU models that the seeds' ``manifest`` (:func:`read_reference` of ``"manifest"``) recorded."""
+    return {json.loads(m)["cpu"] for m in manifest["machine"].dropna() if m}
+
+
+def reproduced_elsewhere(log: pd.DataFrame, manifest: pd.DataFrame) -> list[str]:
+    """The CPU models, other than those the seeds' ``manifest`` recorded, on which a portable
+    rerun of the verification ``log`` gave the same bytes."""
+    same = log["identical"].astype(bool) & log["portable"].astype(bool)
+    return sorted(set(log.loc[same, "cpu"]) - reference_cpus(manifest))

@@ -20,7 +20,7 @@ from . import bench
 from .findings import ci_text, findings, recipes_and_machines
 from .placement import offset, percentile_of, place
 from .reference import (FASHION, MAIN_NET4, NULL_TABLES, POPULATION, VERIFICATIONS, published_tables, read_reference,
-                        read_verifications, reference_cpus)
+                        read_verifications, reference_cpus, reproduced_elsewhere)
 
 __all__ = ["SECTIONS", "spread"]
 
@@ -67,15 +67,15 @@ def fashion_verified(root: Path) -> str:
     log = read_verifications(root / VERIFICATIONS)
     if log.empty:
         return f"No rerun has been compared with the committed tables yet (no `{VERIFICATIONS}`)."
-    cpus = reference_cpus(root / FASHION)
+    manifest = read_reference(root / FASHION, "manifest")
     rows = [[r.date, f"`{r.commit}`", f"{r.cpu}{', AVX-512' if r.avx512 else ', no AVX-512'}, {r.cores} cores",
              str(r.torch_threads), "portable" if r.portable else "native", r.note or "-",
              "identical" if r.identical else f"differ: {r.differing}"] for r in log.itertuples()]
     identical, portable = log["identical"].astype(bool), log["portable"].astype(bool)
-    elsewhere = sorted(set(log.loc[identical & portable, "cpu"]) - cpus)
+    elsewhere = reproduced_elsewhere(log, manifest)
     verdict = (f"Portable reruns were identical on {len(elsewhere)} CPU model{'s' if len(elsewhere) > 1 else ''} other "
                f"than the reference's: {', '.join(elsewhere)}." if elsewhere else
-               f"Every rerun so far ran on the reference's CPU model ({', '.join(sorted(cpus))}); "
+               f"Every rerun so far ran on the reference's CPU model ({', '.join(sorted(reference_cpus(manifest)))}); "
                "a rerun on another x86-64 CPU with AVX2 is still missing.")
     if n := int((~identical & portable).sum()):
         verdict += f" {n} portable rerun{'s' if n > 1 else ''} differed: there the numbers depend on the machine."
