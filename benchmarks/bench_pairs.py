@@ -50,14 +50,25 @@ def make_zoo(folder: Path, k: int, n: int, m: int, seed: int = 0) -> dict[str, t
     """K models as .npy files: a shared latent, per-model mixing, two layers of n/2 units."""
     rng = np.random.default_rng(seed)
     latent = rng.normal(size=(m, 64)).astype(np.float32)
-    layers = np.repeat([0, 1], [n // 2, n - n // 2])
-    models = {}
     for i in range(k):
         acts = latent @ rng.normal(size=(64, n)).astype(np.float32) + rng.normal(size=(m, n)).astype(np.float32)
         np.maximum(acts[:, n // 2:], 0, out=acts[:, n // 2:])
         np.save(folder / f"model{i:03d}.npy", acts)
-        models[f"model{i:03d}"] = (folder / f"model{i:03d}.npy", layers)
-    return models
+    return zoo_models(folder)
+
+
+def zoo_models(folder: Path) -> dict[str, tuple[Path, np.ndarray]]:
+    """{name: (.npy file, layer ids)} of the zoo :func:`make_zoo` wrote to ``folder`` (two layers
+    of half the units each)."""
+    files = sorted(Path(folder).glob("model*.npy"))
+    n = np.load(files[0], mmap_mode="r").shape[1]
+    layers = np.repeat([0, 1], [n // 2, n - n // 2])
+    return {f.stem: (f, layers) for f in files}
+
+
+def warm_up(models: dict, device: str) -> None:
+    """One small pair matrix: torch's first calls are slow, so nothing timed pays for them."""
+    pair_matrix(dict(list(models.items())[:2]), device=device)
 
 
 def timed(fn) -> tuple[float, object]:
@@ -123,10 +134,8 @@ def child(folder: str, tile_size: int, device: str, profile: bool) -> dict:
     """Run in a fresh process: ``pair_matrix`` over the memory-mapped zoo in ``folder``, timed
     (saved to ``folder/matrix.npy``), with this process's peak RSS; or, with ``profile``, under
     cProfile, its time split by :func:`profile_parts`."""
-    files = sorted(Path(folder).glob("model*.npy"))
-    width = np.load(files[0], mmap_mode="r").shape[1]
-    models = {f.stem: (f, np.repeat([0, 1], [width // 2, width - width // 2])) for f in files}
-    pair_matrix(dict(list(models.items())[:2]), device=device)  # warm-up: torch's first calls are slow
+    models = zoo_models(Path(folder))
+    warm_up(models, device)
     before = _rss_mib()
     if profile:
         import cProfile
@@ -138,7 +147,7 @@ def child(folder: str, tile_size: int, device: str, profile: bool) -> dict:
     seconds, mat = timed(lambda: pair_matrix(models, tile_size=tile_size, device=device))
     np.save(Path(folder) / "matrix.npy", mat.values)
     return {"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "rss_before_mib": before,
-            "inputs_mib": sum(f.stat().st_size for f in files) / 2**20, "seconds": seconds,
+            "inputs_mib": sum(f.stat().st_size for f, _ in models.values()) / 2**20, "seconds": seconds,
             "threads": torch.get_num_threads()}
 
 
@@ -172,7 +181,7 @@ def zoo_rows(folder: Path, k: int, n: int, m: int, parts: set[int], tile_size: i
     models = make_zoo(folder, k, n, m)
     tag = f"{k} models,"
     timing = run_child(folder, tile_size, device)  # (2): timed in a fresh process, matrix saved
-    pair_matrix(dict(list(models.items())[:2]), device=device)  # warm-up here too, before (1)-(3) time anything
+    warm_up(models, device)  # here too, before (1)-(3) time anything
     t_matrix, mat = timing["seconds"], np.load(folder / "matrix.npy")
     if 1 in parts:
         t_pair, ref = timed(lambda: per_pair(models, device))
